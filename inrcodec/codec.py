@@ -1,0 +1,241 @@
+"""The public API: encode, decode, crop and info, mirroring the command line.
+
+``crop`` and ``info`` work on the container alone and never import torch.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import coding, container, files, media
+from .arch import Arch
+from .container import Header, Stream
+from .errors import InrError
+from .grid import Box, all_partitions, auto_grid, check_grid, parse_box, parse_partitions
+from .quant import quantize, step_for
+
+
+@dataclass(frozen=True)
+class Preset:
+    quality: int  # the lowest quality this preset serves
+    local_width: int
+    global_width: int
+    depth: int
+    bits: int
+    steps: int
+    partition: int = 64  # target partition size in pixels when --partitions is not given
+
+
+# Ordered by quality; each preset serves qualities from its own up to the next one's.
+PRESETS = (
+    Preset(0, 8, 16, 2, 6, 400),
+    Preset(25, 12, 24, 2, 7, 600),
+    Preset(50, 16, 32, 2, 7, 800),
+    Preset(75, 20, 32, 2, 8, 1000),
+    Preset(90, 28, 48, 2, 9, 1200),
+)
+DEFAULT_QUALITY = 75
+
+
+def preset(quality: int) -> Preset:
+    if not 0 <= quality <= 100:
+        raise InrError(f"quality must be between 0 and 100, got {quality}")
+    return [p for p in PRESETS if p.quality <= quality][-1]
+
+
+def pick_device(name: str):
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise InrError(f"device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InrError("--device cuda was asked for but no CUDA device is available")
+    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _box_arg(box, shape) -> Box | None:
+    """A box given as 'x0,y0,x1,y1' or a 4-tuple, checked against the image shape."""
+    if box is None:
+        return None
+    return parse_box(box if isinstance(box, str) else ",".join(map(str, box)), shape)
+
+
+def _to_original(header: Header, box: Box | None) -> Box:
+    """A box relative to the current (cropped) signal, in original coordinates."""
+    if box is None:
+        return header.crop
+    return tuple((c0 + s, c0 + e) for (c0, _), (s, e) in zip(header.crop, box))
+
+
+def _image_stream(data: bytes) -> Stream:
+    streams = container.read(data)
+    stream = streams[0]
+    if stream.header.kind != container.KIND_IMAGE:
+        raise InrError(f"this decoder handles images; the file holds {container.KIND_NAMES[stream.header.kind]}")
+    return stream
+
+
+# ---------------------------------------------------------------------------- encode
+
+
+def encode(
+    src,
+    dst,
+    *,
+    quality: int = DEFAULT_QUALITY,
+    iterations: int | None = None,
+    partitions: str | tuple[int, int] | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    force: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> dict:
+    """Encode the image ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
+
+    ``partitions`` is 'CxR' (columns x rows) or a (rows, cols) grid; ``progress`` is called
+    as progress(step, steps, psnr) during fitting.
+    """
+    from .fit import FitSettings, fit
+
+    start = time.perf_counter()
+    files.check_output(dst, src, force)
+    p = preset(quality)
+    if iterations is not None and iterations < 1:
+        raise InrError(f"iterations must be at least 1, got {iterations}")
+    steps = iterations or p.steps
+    samples, bit_depth = media.load_image(src)
+    shape = samples.shape[:2]
+    grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
+    check_grid(shape, grid)
+    arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
+    torch_device = pick_device(device)
+
+    model = fit(
+        samples, grid, arch, FitSettings(steps, seed=seed), torch_device,
+        None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
+    )
+    fitted = time.perf_counter()
+    header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
+    data = container.write([_quantized_stream(model, header, p.bits)])
+    files.write_bytes(dst, data, src, force)
+
+    decoded = _render(_image_stream(data), None, torch_device)
+    peak = 2**bit_depth - 1
+    psnr = media.psnr(media.quantize_samples(samples, bit_depth), media.quantize_samples(decoded, bit_depth), peak)
+    return {
+        "input": str(src), "output": str(dst), "shape": list(shape), "channels": arch.channels,
+        "bit_depth": bit_depth, "partition_grid": list(grid), "quality": quality, "iterations": steps,
+        "device": str(torch_device), "bytes": len(data), "bpp": 8 * len(data) / math.prod(shape),
+        "psnr": psnr, "fit_seconds": fitted - start, "encode_seconds": time.perf_counter() - start,
+    }
+
+
+def _quantized_stream(model, header: Header, bits: int) -> Stream:
+    global_values = [t.detach().cpu().numpy() for t in model.global_params]
+    local_values = [t.detach().cpu().numpy() for t in model.local_params]  # (G, ...) each
+    global_q = [(s, quantize(v, s)) for v in global_values for s in [step_for(v, bits)]]
+    local_steps = [step_for(v, bits) for v in local_values]
+    per_part = [[quantize(v[g], s) for v, s in zip(local_values, local_steps)] for g in range(len(local_values[0]))]
+    local_params = coding.local_params_for(per_part, local_steps)
+    blocks = {pos: coding.encode_block(q, local_params) for pos, q in zip(all_partitions(header.grid), per_part)}
+    return Stream(header, coding.encode_global(header.arch, global_q, local_params), blocks)
+
+
+# ---------------------------------------------------------------------------- decode
+
+
+def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
+    """Samples (float32 in [0, 1]) of ``box`` (relative to the current crop) of an image stream."""
+    from .model import LocalGlobalINR
+    from .render import render
+
+    h = stream.header
+    region = _to_original(h, box)
+    global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
+    positions = sorted(stream.blocks)
+    per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
+    local_tensors = [np.stack(t) for t in zip(*per_part)]
+    model = LocalGlobalINR(h.arch, len(positions)).to(device)
+    model.load_quantized(global_tensors, local_tensors)
+    return render(model, positions, h.extents, h.grid, region, device)
+
+
+def decode_array(src, *, box=None, device: str = "auto") -> np.ndarray:
+    """Decoded samples of an .inr image as float32 (height, width, channels) in [0, 1]."""
+    stream = _image_stream(files.read_bytes(src))
+    return _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+
+
+def decode(src, dst, *, box=None, device: str = "auto", force: bool = False) -> dict:
+    """Decode ``src`` to ``dst``: .png (8 or 16 bits, as the source) or .npy (float32 samples)."""
+    start = time.perf_counter()
+    suffix = Path(dst).suffix.lower()
+    if suffix not in (".png", ".npy"):
+        raise InrError(f"cannot write {suffix or 'files without a suffix'}: decode writes .png or .npy")
+    files.check_output(dst, src, force)
+    stream = _image_stream(files.read_bytes(src))
+    samples = _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+    if suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, samples, allow_pickle=False)
+        data = buffer.getvalue()
+    else:
+        data = media.png_bytes(media.quantize_samples(samples, stream.header.bit_depth))
+    files.write_bytes(dst, data, src, force)
+    return {"input": str(src), "output": str(dst), "shape": list(samples.shape[:2]),
+            "bytes": len(data), "decode_seconds": time.perf_counter() - start}
+
+
+# ---------------------------------------------------------------------------- crop and info
+
+
+def crop(src, dst, box, *, force: bool = False) -> dict:
+    """Keep the partitions of ``src`` that intersect ``box`` (pixels of the current image)."""
+    start = time.perf_counter()
+    files.check_output(dst, src, force)
+    data = files.read_bytes(src)
+    streams = container.read(data)
+    if len(streams) != 1 or streams[0].header.kind != container.KIND_IMAGE:
+        raise InrError("crop --box handles single-stream image files")
+    stream = streams[0]
+    region = _to_original(stream.header, _box_arg(box, stream.header.shape))
+    out = container.write([container.cropped(stream, region)])
+    files.write_bytes(dst, out, src, force)
+    return {"input": str(src), "output": str(dst), "bytes_in": len(data), "bytes": len(out),
+            "crop_seconds": time.perf_counter() - start}
+
+
+def info(src) -> dict:
+    """What an .inr file holds, as a dict (the keys of ``inrcodec info --json``)."""
+    data = files.read_bytes(src)
+    streams = container.read(data)
+    h = streams[0].header
+    s = streams[0]
+    local = sum(len(b) for b in s.blocks.values())
+    shape = list(h.shape)
+    return {
+        "kind": container.KIND_NAMES[h.kind],
+        "shape": shape,
+        "channels": h.channels,
+        "bit_depth": h.bit_depth,
+        "original_shape": list(h.extents),
+        "crop_box": [[a, b] for a, b in h.crop],
+        "partition_grid": list(h.grid),
+        "partitions_present": len(s.blocks),
+        "partitions_total": math.prod(h.grid),
+        "architecture": {"depth": h.arch.depth, "local_width": h.arch.local_width,
+                         "global_width": h.arch.global_width, "omega": h.arch.omega},
+        "bytes_total": len(data),
+        "bytes_global": len(s.global_section),
+        "bytes_local": local,
+        "bpp": 8 * len(data) / math.prod(shape),
+        "prior": {"name": h.prior_name, "sha256": h.prior_hash.hex()} if h.prior_name else None,
+        "streams": len(streams),
+    }

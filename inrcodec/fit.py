@@ -1,0 +1,72 @@
+"""Fitting a Local-Global INR to a signal: Adam on randomly sampled coordinates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .arch import Arch
+from .grid import all_partitions, bounds, tile_size
+from .model import LocalGlobalINR
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    steps: int
+    lr: float = 2e-3
+    fraction: float = 0.25  # share of every partition's samples drawn at each step
+    seed: int = 0
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR (dB) of samples in [0, 1] given their mean squared error."""
+    return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
+
+
+def fit(
+    samples: np.ndarray,
+    grid: tuple[int, ...],
+    arch: Arch,
+    settings: FitSettings,
+    device: torch.device,
+    progress: Callable[[int, float], None] | None = None,
+) -> LocalGlobalINR:
+    """A model fitted to ``samples`` (extents + (channels,), float32 in [0, 1])."""
+    extents = samples.shape[:-1]
+    positions = all_partitions(grid)
+    torch.manual_seed(settings.seed)
+    init = torch.Generator().manual_seed(settings.seed)
+    model = LocalGlobalINR(arch, len(positions), init).to(device)
+    rng = torch.Generator(device=device).manual_seed(settings.seed)
+
+    spans = [[bounds(e, c, p[a]) for p in positions] for a, (e, c) in enumerate(zip(extents, grid))]
+    starts = torch.tensor([[s for s, _ in axis] for axis in spans], device=device).T[:, None, :]  # (G, 1, N)
+    sizes = torch.tensor([[t - s for s, t in axis] for axis in spans], device=device).T[:, None, :]
+    ext = torch.tensor(extents, device=device, dtype=torch.float32)
+    strides = torch.tensor([math.prod(extents[a + 1 :]) for a in range(len(extents))], device=device)
+    target = torch.from_numpy(samples.reshape(-1, samples.shape[-1])).to(device) * 2 - 1
+    per_step = max(1, math.ceil(settings.fraction * math.prod(tile_size(e, c) for e, c in zip(extents, grid))))
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, settings.steps)))
+    )
+    for step in range(1, settings.steps + 1):
+        u = torch.rand(len(positions), per_step, len(extents), generator=rng, device=device)
+        offsets = (u * sizes).long()
+        rows = starts + offsets
+        local = (2 * offsets + 1) / sizes - 1
+        glob = (2 * rows + 1) / ext - 1
+        wanted = target[(rows * strides).sum(-1)]
+        loss = torch.mean((model(local.float(), glob.float()) - wanted) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if progress is not None and (step % 10 == 0 or step == settings.steps):
+            progress(step, psnr_from_mse(loss.item() / 4))
+    return model

@@ -1,0 +1,77 @@
+"""The Local-Global INR in torch, for any number of axes.
+
+    l = sin(w (lc @ A0[p] + a0[p]))          g = sin(w (gc @ B0 + c0))
+    for k in 1..depth-1:
+        m = sin(w ([l, g] @ M + m))          (one merge, shared by every depth)
+        l = sin(w (m @ Ak[p] + ak[p]))       g = sin(w (g @ Bk + ck))
+    m = sin(w ([l, g] @ M + m))
+    y = m @ H[p] + h[p]
+
+``lc`` are partition-local coordinates, ``gc`` global ones (grid.py, render.py). Local
+tensors carry a leading partition axis and every product runs as a batched matmul over
+(partitions, samples, features); the global weights are broadcast over the same batch so
+that each partition is computed identically whichever other partitions share the batch,
+which is what makes a cropped file decode to exactly the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .arch import Arch
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x (G, T, in) @ weight (G, in, out) + bias (G, out); a 2-D weight is shared by all G."""
+    if weight.dim() == 2:
+        weight, bias = weight.expand(x.shape[0], *weight.shape), bias.expand(x.shape[0], -1)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight)
+
+
+class LocalGlobalINR(nn.Module):
+    def __init__(self, arch: Arch, partitions: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.arch = arch
+        self.global_params = nn.ParameterList(
+            nn.Parameter(torch.empty(shape)) for _, shape in arch.global_tensors()
+        )
+        self.local_params = nn.ParameterList(
+            nn.Parameter(torch.empty(partitions, *shape)) for _, shape in arch.local_tensors()
+        )
+        self._siren_init(generator)
+
+    @torch.no_grad()
+    def _siren_init(self, generator):
+        """SIREN: first layers U(-1/in, 1/in), later ones U(-sqrt(6/in)/w, sqrt(6/in)/w)."""
+        arch = self.arch
+        for specs, params in ((arch.global_tensors(), self.global_params), (arch.local_tensors(), self.local_params)):
+            for (name, shape), weight, bias in zip(specs[0::2], params[0::2], params[1::2]):
+                fan_in = shape[0]
+                bound = 1 / fan_in if name.endswith(".0.weight") else math.sqrt(6 / fan_in) / arch.omega
+                weight.uniform_(-bound, bound, generator=generator)
+                bias.uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
+
+    def load_quantized(self, global_tensors: list[np.ndarray], local_tensors: list[np.ndarray]):
+        """Set every weight from arrays (local ones stacked on a leading partition axis)."""
+        with torch.no_grad():
+            for p, t in zip(list(self.global_params) + list(self.local_params), global_tensors + local_tensors):
+                p.copy_(torch.from_numpy(np.ascontiguousarray(t)))
+
+    def forward(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """Samples (G, T, channels) at coordinates (G, T, naxes) of the partitions ``parts`` (slice or index)."""
+        w, depth = self.arch.omega, self.arch.depth
+        gp = list(self.global_params)
+        lp = [p[parts] for p in self.local_params]
+        merge_w, merge_b = gp[2 * depth], gp[2 * depth + 1]
+        l = torch.sin(w * _linear(lc, lp[0], lp[1]))
+        g = torch.sin(w * _linear(gc, gp[0], gp[1]))
+        for k in range(1, depth):
+            m = torch.sin(w * _linear(torch.cat([l, g], -1), merge_w, merge_b))
+            l = torch.sin(w * _linear(m, lp[2 * k], lp[2 * k + 1]))
+            g = torch.sin(w * _linear(g, gp[2 * k], gp[2 * k + 1]))
+        m = torch.sin(w * _linear(torch.cat([l, g], -1), merge_w, merge_b))
+        return _linear(m, lp[-2], lp[-1])
