@@ -16,6 +16,21 @@ from .errors import InrError
 class _Group(click.Group):
     """Turns every failure into one line on stderr and a non-zero exit, never a traceback."""
 
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:  # bare `inrcodec`: the help, as click would
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
+        except click.ClickException as e:  # a bad option or argument, refused by click itself
+            click.echo(f"inrcodec: error: {e.format_message()}", err=True)
+            sys.exit(1)
+        except click.Abort:
+            click.echo("inrcodec: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -36,7 +51,7 @@ class _Group(click.Group):
 
 
 @contextlib.contextmanager
-def _fitting_progress(steps: int, quiet: bool):
+def fitting_progress(steps: int, quiet: bool):
     """A progress bar on stderr showing step and PSNR, opened at the first step of fitting."""
     if quiet:
         yield None
@@ -91,7 +106,7 @@ def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force
     """Fit a Local-Global INR to the image SRC (PNG, JPEG, TIFF, WebP; 8 or 16 bits; alpha kept)."""
     dst = dst or src.with_suffix(".inr")
     steps = iterations or codec.preset(quality).steps
-    with _fitting_progress(steps, quiet) as progress:
+    with fitting_progress(steps, quiet) as progress:
         r = codec.encode(src, dst, quality=quality, iterations=iterations, partitions=partitions, device=device,
                          seed=seed, force=force, progress=progress)
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, "

@@ -18,7 +18,8 @@ from .model import LocalGlobalINR
 class FitSettings:
     steps: int
     lr: float = 2e-3
-    fraction: float = 0.25  # share of every partition's samples drawn at each step
+    fraction: float = 0.1  # share of every partition's samples drawn at each step
+    max_batch: int = 2**18  # at most this many samples per step in all, to bound memory
     seed: int = 0
 
 
@@ -49,7 +50,8 @@ def fit(
     ext = torch.tensor(extents, device=device, dtype=torch.float32)
     strides = torch.tensor([math.prod(extents[a + 1 :]) for a in range(len(extents))], device=device)
     target = torch.from_numpy(samples.reshape(-1, samples.shape[-1])).to(device) * 2 - 1
-    per_step = max(1, math.ceil(settings.fraction * math.prod(tile_size(e, c) for e, c in zip(extents, grid))))
+    tile = math.prod(tile_size(e, c) for e, c in zip(extents, grid))
+    per_step = max(1, min(math.ceil(settings.fraction * tile), settings.max_batch // len(positions)))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(

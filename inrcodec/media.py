@@ -66,7 +66,9 @@ def load_image(path) -> tuple[np.ndarray, int]:
         return values[..., None].astype(np.float32) / 65535, 16
     if im.mode == "F":
         raise InrError(f"{path}: floating-point images are not supported")
-    if im.mode not in _MODES_8:
+    if im.mode in ("L", "RGB") and "transparency" in im.info:  # a tRNS colour key becomes alpha
+        im = im.convert("LA" if im.mode == "L" else "RGBA")
+    elif im.mode not in _MODES_8:
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else ("L" if im.mode == "1" else "RGB"))
     channels = _MODES_8[im.mode]
     if _is_deep_colour(im, head):

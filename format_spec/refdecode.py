@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Reference decoder for .inr version 1, written from format_spec/FORMAT.md alone.
+
+Standard library, numpy and zstandard only (Pillow, optionally, to write PNG). It verifies
+every checksum and rule of the spec and renders the crop box of stream 0 to float32 samples
+(crop extents..., channels) in [0, 1], computing the network in float64.
+
+    python format_spec/refdecode.py FILE.inr [-o out.npy | -o out.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import struct
+import sys
+import zlib
+
+import numpy as np
+import zstandard
+
+MAGIC, VERSION = b"INRC", 1
+CRITICAL = (b"HEAD", b"GLOB", b"PIDX", b"LOCL")
+AXES = {1: 2, 2: 1, 3: 3}  # kind -> number of axes (image, audio, video)
+MAX_SAMPLES, MAX_CHANNELS, MAX_DEPTH, MAX_WIDTH, MAX_PARTITIONS = 2**34, 16, 16, 1024, 65535
+
+
+class FormatError(Exception):
+    """The file breaks a rule of FORMAT.md."""
+
+
+def need(ok: bool, message: str) -> None:
+    if not ok:
+        raise FormatError(message)
+
+
+class Cursor:
+    """Little-endian reads from bytes, refusing to run past the end."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data, self.pos, self.what = data, 0, what
+
+    def take(self, fmt: str) -> tuple:
+        return struct.unpack("<" + fmt, self.raw(struct.calcsize("<" + fmt)))
+
+    def raw(self, size: int) -> bytes:
+        need(self.pos + size <= len(self.data), f"{self.what} is truncated")
+        self.pos += size
+        return self.data[self.pos - size : self.pos]
+
+    def end(self) -> None:
+        need(self.pos == len(self.data), f"{self.what} has trailing bytes")
+
+
+# ---------------------------------------------------------------- container (FORMAT.md 2-5)
+
+def read_chunks(data: bytes) -> dict:
+    """{stream id: {chunk type: payload}} of the critical chunks, every CRC checked."""
+    c = Cursor(data, "file")
+    magic, version, count = c.take("4sHH")
+    need(magic == MAGIC, "bad magic")
+    need(c.take("I")[0] == zlib.crc32(data[:8]), "file header CRC mismatch")
+    need(version == VERSION, f"unsupported version {version}")
+    streams: dict = {}
+    for _ in range(count):
+        kind, sid, flags, length, crc = c.take("4sHHQI")
+        payload = c.raw(length)
+        need(zlib.crc32(payload) == crc, f"CRC mismatch in chunk {kind!r}")
+        if 0x61 <= kind[0] <= 0x7A:  # ancillary (lowercase first byte): skipped
+            continue
+        need(kind in CRITICAL and flags == 0, f"unknown critical chunk {kind!r}")
+        have = streams.setdefault(sid, {})
+        need(len(have) < 4 and CRITICAL[len(have)] == kind, f"chunk {kind!r} of stream {sid} out of order")
+        have[kind] = payload
+    c.end()
+    need(bool(streams) and sorted(streams) == list(range(len(streams))), "streams missing or misnumbered")
+    need(all(len(s) == 4 for s in streams.values()), "incomplete stream")
+    return streams
+
+
+def bounds(extent: int, parts: int, i: int) -> tuple[int, int]:
+    return i * extent // parts, (i + 1) * extent // parts
+
+
+def parse_head(payload: bytes) -> dict:
+    c = Cursor(payload, "HEAD")
+    kind, n, channels, bit_depth, rate = c.take("BBBBd")
+    need(AXES.get(kind) == n, "bad kind or number of axes")
+    extents, starts, ends, grid = c.take(f"{n}I"), c.take(f"{n}I"), c.take(f"{n}I"), c.take(f"{n}H")
+    depth, local_width, global_width, omega = c.take("BHHf")
+    colour, quant, coder, name_len = c.take("BBBB")
+    name, prior_hash = c.raw(name_len), c.raw(32)
+    c.end()
+    need(1 <= channels <= MAX_CHANNELS and bit_depth in (8, 16, 32), "bad channels or bit depth")
+    need(math.isfinite(rate) and rate >= 0, "bad rate")
+    need(min(extents) >= 1 and math.prod(extents) * channels <= MAX_SAMPLES, "bad extents")
+    need(all(0 <= s < e <= x for s, e, x in zip(starts, ends, extents)), "bad crop box")
+    need(all(1 <= g <= x for g, x in zip(grid, extents)) and math.prod(grid) <= MAX_PARTITIONS, "bad grid")
+    need(1 <= depth <= MAX_DEPTH and 1 <= local_width <= MAX_WIDTH and 1 <= global_width <= MAX_WIDTH, "bad network")
+    need(math.isfinite(omega) and 0 < omega < 1e4, "bad omega")
+    need((colour, quant, coder) == (0, 1, 1), "unsupported colour/quantizer/coder")
+    try:
+        prior_name = name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("prior name is not UTF-8") from None
+    return dict(kind=kind, n=n, channels=channels, bit_depth=bit_depth, rate=rate, extents=extents,
+                crop=tuple(zip(starts, ends)), grid=grid, depth=depth, wl=local_width, wg=global_width,
+                omega=omega, prior_name=prior_name, prior_hash=prior_hash)
+
+
+def needed_partitions(h: dict) -> list[tuple]:
+    """Grid positions intersecting the crop box, raster order (axis 0 slowest)."""
+    per_axis = []
+    for x, g, (s, e) in zip(h["extents"], h["grid"], h["crop"]):
+        per_axis.append([i for i in range(g) if bounds(x, g, i)[1] > s and bounds(x, g, i)[0] < e])
+    return list(itertools.product(*per_axis))
+
+
+def parse_index(h: dict, pidx: bytes, locl: bytes) -> dict:
+    c = Cursor(pidx, "PIDX")
+    (count,) = c.take("I")
+    need(count <= math.prod(h["grid"]), "too many index entries")
+    blocks, offset, previous = {}, 0, None
+    for _ in range(count):
+        *pos, start, length, crc = c.take(f"{h['n']}HIII")
+        pos = tuple(pos)
+        need(all(p < g for p, g in zip(pos, h["grid"])), "partition outside the grid")
+        need(previous is None or pos > previous, "index not in raster order")
+        need(start == offset and start + length <= len(locl), "block not contiguous")
+        need(zlib.crc32(locl[start : start + length]) == crc, f"CRC mismatch in block {pos}")
+        blocks[pos], offset, previous = locl[start : start + length], offset + length, pos
+    c.end()
+    need(offset == len(locl), "LOCL has bytes no entry covers")
+    need(all(p in blocks for p in needed_partitions(h)), "a partition inside the crop box is missing")
+    return blocks
+
+
+# ---------------------------------------------------------------- payloads (FORMAT.md 6-7)
+
+def tensor_shapes(h: dict) -> tuple[list, list]:
+    n, d, wl, wg, ch = h["n"], h["depth"], h["wl"], h["wg"], h["channels"]
+    glob = [s for k in range(d) for s in ((n if k == 0 else wg, wg), (wg,))] + [(wl + wg, wl), (wl,)]
+    local = [s for k in range(d) for s in ((n if k == 0 else wl, wl), (wl,))] + [(wl, ch), (ch,)]
+    return glob, local
+
+
+def unzstd(payload: bytes, size: int) -> bytes:
+    """Exactly one zstd frame declaring exactly ``size`` content bytes."""
+    try:
+        need(zstandard.frame_content_size(payload) == size, "zstd frame declares the wrong size")
+        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=size, allow_extra_data=False)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"bad zstd frame ({e})") from None
+    need(len(raw) == size, "zstd frame decodes to the wrong size")
+    return raw
+
+
+def dequantize(raw: bytes, pos: int, shape: tuple, step: float, width: int) -> np.ndarray:
+    count = math.prod(shape)
+    if width == 1:
+        q = np.frombuffer(raw, np.int8, count, pos)
+    else:  # low-byte plane, then high-byte plane
+        lo = np.frombuffer(raw, np.uint8, count, pos).astype(np.uint16)
+        hi = np.frombuffer(raw, np.uint8, count, pos + count).astype(np.uint16)
+        q = (lo | hi << 8).view(np.int16)
+    return (q.astype(np.float32) * np.float32(step)).reshape(shape)
+
+
+def quantizer(c: Cursor) -> tuple[float, int]:
+    step, width = c.take("fB")
+    need(width in (1, 2) and math.isfinite(step) and step > 0, "bad quantizer")
+    return step, width
+
+
+def parse_global(h: dict, payload: bytes) -> tuple[list, list]:
+    gshapes, lshapes = tensor_shapes(h)
+    try:
+        size = zstandard.frame_content_size(payload)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"bad zstd frame ({e})") from None
+    need(0 <= size <= sum(5 + 2 * math.prod(s) for s in gshapes) + 5 * len(lshapes), "GLOB size impossible")
+    raw = unzstd(payload, size)
+    c, tensors = Cursor(raw, "GLOB"), []
+    for shape in gshapes:
+        step, width = quantizer(c)
+        tensors.append(dequantize(c.raw(math.prod(shape) * width), 0, shape, step, width))
+    params = [quantizer(c) for _ in lshapes]
+    c.end()
+    return tensors, params
+
+
+def parse_block(h: dict, payload: bytes, params: list) -> list:
+    _, lshapes = tensor_shapes(h)
+    raw = unzstd(payload, sum(math.prod(s) * w for s, (_, w) in zip(lshapes, params)))
+    tensors, pos = [], 0
+    for shape, (step, width) in zip(lshapes, params):
+        tensors.append(dequantize(raw, pos, shape, step, width))
+        pos += math.prod(shape) * width
+    return tensors
+
+
+# ---------------------------------------------------------------- rendering (FORMAT.md 8-10)
+
+def network(h: dict, G: list, L: list, lc: np.ndarray, gc: np.ndarray) -> np.ndarray:
+    """y (T, channels) at local/global coordinates (T, n); float64 throughout."""
+    w, d = float(h["omega"]), h["depth"]
+    G = [t.astype(np.float64) for t in G]
+    L = [t.astype(np.float64) for t in L]
+    M, mb = G[2 * d], G[2 * d + 1]
+    l = np.sin(w * (lc @ L[0] + L[1]))
+    g = np.sin(w * (gc @ G[0] + G[1]))
+    for k in range(1, d):
+        m = np.sin(w * (np.concatenate([l, g], -1) @ M + mb))
+        l = np.sin(w * (m @ L[2 * k] + L[2 * k + 1]))
+        g = np.sin(w * (g @ G[2 * k] + G[2 * k + 1]))
+    m = np.sin(w * (np.concatenate([l, g], -1) @ M + mb))
+    return m @ L[-2] + L[-1]
+
+
+def render(h: dict, G: list, params: list, blocks: dict) -> np.ndarray:
+    crop = h["crop"]
+    out = np.empty([e - s for s, e in crop] + [h["channels"]], np.float32)
+    for pos in needed_partitions(h):
+        L = parse_block(h, blocks[pos], params)
+        lcs, gcs, dst = [], [], []
+        for x, g, i, (c0, c1) in zip(h["extents"], h["grid"], pos, crop):
+            s, e = bounds(x, g, i)
+            lo, hi = max(s, c0), min(e, c1)  # the part of the partition inside the crop box
+            t = np.arange(lo, hi, dtype=np.float64)  # original coordinates of its samples
+            lcs.append(((2 * (t - s) + 1) / (e - s) - 1).astype(np.float32))
+            gcs.append(((2 * t + 1) / x - 1).astype(np.float32))
+            dst.append(slice(lo - c0, hi - c0))
+        lc, gc = (np.stack(np.meshgrid(*v, indexing="ij"), -1).reshape(-1, h["n"]).astype(np.float64)
+                  for v in (lcs, gcs))
+        y = network(h, G, L, lc, gc)
+        out[tuple(dst)] = np.clip(0.5 * y + 0.5, 0, 1).reshape(out[tuple(dst)].shape)
+    return out
+
+
+def decode(data: bytes) -> tuple[dict, np.ndarray]:
+    """(header of stream 0, its float32 samples over the crop box)."""
+    chunks = read_chunks(data)
+    heads = {sid: parse_head(c[b"HEAD"]) for sid, c in chunks.items()}
+    blocks = {sid: parse_index(heads[sid], c[b"PIDX"], c[b"LOCL"]) for sid, c in chunks.items()}
+    h = heads[0]
+    G, params = parse_global(h, chunks[0][b"GLOB"])
+    return h, render(h, G, params, blocks[0])
+
+
+def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
+    """8/16-bit delivered form: rint(clip(v, 0, 1) * (2^bits - 1)) in float32, ties to even."""
+    need(bit_depth in (8, 16), f"no integer delivered form for bit depth {bit_depth}")
+    top = np.float32(2**bit_depth - 1)
+    return np.rint(np.clip(samples, 0, 1) * top).astype(np.uint8 if bit_depth == 8 else "<u2")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Reference decoder for .inr version 1.")
+    ap.add_argument("file")
+    ap.add_argument("-o", "--output", help="out.npy (float32 samples) or out.png (8/16-bit)")
+    args = ap.parse_args(argv)
+    with open(args.file, "rb") as f:
+        header, samples = decode(f.read())
+    print(f"{args.file}: crop {header['crop']} of {header['extents']}, {header['channels']} channels, "
+          f"{header['bit_depth']}-bit, grid {header['grid']}")
+    if args.output and args.output.endswith(".npy"):
+        np.save(args.output, samples, allow_pickle=False)
+    elif args.output:
+        from PIL import Image
+
+        pixels = delivered(samples, header["bit_depth"])
+        need(pixels.shape[-1] == 1 or header["bit_depth"] == 8, "Pillow writes 16-bit PNG for gray only")
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
