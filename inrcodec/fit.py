@@ -18,9 +18,20 @@ from .model import LocalGlobalINR
 class FitSettings:
     steps: int
     lr: float = 2e-3
-    fraction: float = 0.1  # share of every partition's samples drawn at each step
-    max_batch: int = 2**18  # at most this many samples per step in all, to bound memory
+    fraction: float | None = None  # share of every partition's samples drawn per step; None: by device
+    max_batch: int | None = None  # at most this many samples per step in all; None: by device
     seed: int = 0
+
+    def batch(self, device: torch.device, tile: int, partitions: int) -> int:
+        """Samples drawn per partition per step: a tenth of a tile on the CPU, a whole tile on a GPU.
+
+        A GPU runs a whole tile of every partition in about the time a CPU takes for a few
+        thousand samples, so there the batch is bounded only by memory.
+        """
+        cuda = device.type == "cuda"
+        fraction = self.fraction if self.fraction is not None else (1.0 if cuda else 0.1)
+        cap = self.max_batch if self.max_batch is not None else (2**22 if cuda else 2**18)
+        return max(1, min(math.ceil(fraction * tile), cap // partitions))
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -51,9 +62,10 @@ def fit(
     strides = torch.tensor([math.prod(extents[a + 1 :]) for a in range(len(extents))], device=device)
     target = torch.from_numpy(samples.reshape(-1, samples.shape[-1])).to(device) * 2 - 1
     tile = math.prod(tile_size(e, c) for e, c in zip(extents, grid))
-    per_step = max(1, min(math.ceil(settings.fraction * tile), settings.max_batch // len(positions)))
+    per_step = settings.batch(device, tile, len(positions))
+    report = _Reporter(progress, device)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=device.type == "cuda")
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, settings.steps)))
     )
@@ -69,6 +81,39 @@ def fit(
         loss.backward()
         optimizer.step()
         schedule.step()
-        if progress is not None and (step % 10 == 0 or step == settings.steps):
-            progress(step, psnr_from_mse(loss.item() / 4))
+        if step % 10 == 0 or step == settings.steps:
+            report(step, loss)
+    report.flush()
     return model
+
+
+class _Reporter:
+    """Calls progress(step, psnr) without stalling a GPU: a loss is copied to the host
+    asynchronously and reported once the copy has landed, at a later step or at the end."""
+
+    def __init__(self, progress: Callable[[int, float], None] | None, device: torch.device):
+        self.progress, self.cuda, self.pending = progress, device.type == "cuda", []
+
+    def __call__(self, step: int, loss: torch.Tensor):
+        if self.progress is None:
+            return
+        if not self.cuda:
+            self.progress(step, psnr_from_mse(loss.item() / 4))
+            return
+        host = torch.empty((), pin_memory=True)
+        host.copy_(loss.detach(), non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self.pending.append((step, host, done))
+        while self.pending and self.pending[0][2].query():
+            self._emit()
+
+    def _emit(self):
+        step, host, _ = self.pending.pop(0)
+        self.progress(step, psnr_from_mse(host.item() / 4))
+
+    def flush(self):
+        if self.pending:
+            self.pending[-1][2].synchronize()
+        while self.pending:
+            self._emit()
