@@ -51,7 +51,7 @@ class _Group(click.Group):
 
 
 @contextlib.contextmanager
-def fitting_progress(steps: int, quiet: bool):
+def fitting_progress(quiet: bool):
     """A progress bar on stderr showing step and PSNR, opened at the first step of fitting."""
     if quiet:
         yield None
@@ -59,7 +59,7 @@ def fitting_progress(steps: int, quiet: bool):
     with contextlib.ExitStack() as stack:
         bars, psnr = [], [0.0]
 
-        def progress(step, _steps, value):
+        def progress(step, steps, value):
             if not bars:
                 bars.append(stack.enter_context(click.progressbar(
                     length=steps, label="fitting", file=sys.stderr, item_show_func=lambda _: f"PSNR {psnr[0]:.2f} dB")))
@@ -105,8 +105,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the result a
 def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force, as_json):
     """Fit a Local-Global INR to the image SRC (PNG, JPEG, TIFF, WebP; 8 or 16 bits; alpha kept)."""
     dst = dst or src.with_suffix(".inr")
-    steps = iterations or codec.preset(quality).steps
-    with fitting_progress(steps, quiet) as progress:
+    with fitting_progress(quiet) as progress:
         r = codec.encode(src, dst, quality=quality, iterations=iterations, partitions=partitions, device=device,
                          seed=seed, force=force, progress=progress)
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, "

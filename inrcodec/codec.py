@@ -1,22 +1,27 @@
-"""The public API: encode, decode, crop and info, mirroring the command line.
+"""The public API: encode, decode, crop and info, mirroring the command line, for every medium.
 
-``crop`` and ``info`` work on the container alone and never import torch.
+One path for every kind of signal: a source file is read into one ``Signal`` per stream
+(samples with extents and channels, a rate and a bit depth: an image, an audio clip, a video
+and its audio track), each is fitted and quantized into one stream of the container; decoding
+renders a stream in slabs along axis 0 and hands them to the writer of its medium (media.py
+for images, audio.py, video.py). ``crop`` and ``info`` work on the container alone and never
+import torch.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from time import perf_counter
+from typing import Callable, Iterator
 
 import numpy as np
 
 from . import coding, container, files, media
 from .arch import Arch
-from .container import Header, Stream
+from .container import KIND_AUDIO, KIND_IMAGE, KIND_NAMES, KIND_VIDEO, Header, Stream
 from .errors import InrError
 from .grid import Box, all_partitions, auto_grid, check_grid, parse_box, parse_partitions
 from .quant import quantize, step_for
@@ -30,7 +35,6 @@ class Preset:
     depth: int
     bits: int
     steps: int
-    partition: int = 64  # target partition size in pixels when --partitions is not given
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's.
@@ -42,6 +46,40 @@ PRESETS = (
     Preset(90, 28, 48, 2, 9, 1200),
 )
 DEFAULT_QUALITY = 75
+
+
+@dataclass(frozen=True)
+class Medium:
+    """What differs between kinds of signal: the one table of per-medium defaults."""
+
+    partition: tuple[int, ...]  # default partition size in samples per axis (no --partitions, no --kbps)
+    outputs: tuple[str, ...]  # decode output suffixes
+    inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
+    signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
+    track_share: float = 0.0  # share of --kbps given to an audio track (video)
+
+
+MEDIA = {
+    KIND_IMAGE: Medium((64, 64), (".png", ".npy")),
+    KIND_AUDIO: Medium((2048,), (".wav", ".flac", ".npy"),
+                       (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
+    KIND_VIDEO: Medium((16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
+                       (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
+}
+
+
+@dataclass
+class Signal:
+    """A sampled signal to encode: samples of shape extents + (channels,)."""
+
+    kind: int
+    samples: np.ndarray  # image/video in [0, 1] (float32, or float16 for video), audio in [-1, 1] (float32)
+    bit_depth: int
+    rate: float = 0.0  # samples per second along axis 0 (audio, video)
+
+    @property
+    def extents(self) -> tuple[int, ...]:
+        return tuple(self.samples.shape[:-1])
 
 
 def preset(quality: int) -> Preset:
@@ -60,26 +98,63 @@ def pick_device(name: str):
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def _box_arg(box, shape) -> Box | None:
-    """A box given as 'x0,y0,x1,y1' or a 4-tuple, checked against the image shape."""
-    if box is None:
-        return None
-    return parse_box(box if isinstance(box, str) else ",".join(map(str, box)), shape)
+# ---------------------------------------------------------------------------- sources
 
 
-def _to_original(header: Header, box: Box | None) -> Box:
-    """A box relative to the current (cropped) signal, in original coordinates."""
-    if box is None:
-        return header.crop
-    return tuple((c0 + s, c0 + e) for (c0, _), (s, e) in zip(header.crop, box))
+def read_source(src) -> list[Signal]:
+    """The signals of a source file, the primary one first (a video's audio track second)."""
+    suffix = Path(src).suffix.lower()
+    if suffix in MEDIA[KIND_AUDIO].inputs:
+        from . import audio
+
+        samples, rate, bit_depth = audio.load(src)
+        return [Signal(KIND_AUDIO, samples, bit_depth, rate)]
+    if suffix in MEDIA[KIND_VIDEO].inputs:
+        from . import video
+
+        frames, rate, track = video.load(src)
+        signals = [Signal(KIND_VIDEO, frames, 8, rate)]
+        if track is not None:
+            signals.append(Signal(KIND_AUDIO, track[0], 16, track[1]))
+        return signals
+    samples, bit_depth = media.load_image(src)
+    return [Signal(KIND_IMAGE, samples, bit_depth)]
 
 
-def _image_stream(data: bytes) -> Stream:
-    streams = container.read(data)
-    stream = streams[0]
-    if stream.header.kind != container.KIND_IMAGE:
-        raise InrError(f"this decoder handles images; the file holds {container.KIND_NAMES[stream.header.kind]}")
-    return stream
+def _grid_for_budget(signal: Signal, arch: Arch, bits: int, budget: float) -> tuple[int, ...]:
+    """A partition grid whose stream should take about ``budget`` bytes (measured ratio, see benchmarks/)."""
+    per_param = bits / 8 * BYTES_PER_SYMBOL_BYTE
+    glob = sum(math.prod(s) for _, s in arch.global_tensors())
+    local = sum(math.prod(s) for _, s in arch.local_tensors())
+    per_partition = local * per_param + 2 * arch.naxes + 12 + BLOCK_OVERHEAD
+    count = max(1.0, (budget - STREAM_OVERHEAD - glob * per_param) / per_partition)
+    base = MEDIA[signal.kind].partition
+    scale = (math.prod(e / b for e, b in zip(signal.extents, base)) / count) ** (1 / len(base))
+    return tuple(max(1, min(e, round(e / (b * scale)))) for e, b in zip(signal.extents, base))
+
+
+# Size model for --kbps: stored bytes per byte of raw symbols after zstd, and fixed costs.
+BYTES_PER_SYMBOL_BYTE = 0.9
+BLOCK_OVERHEAD = 9  # zstd frame header and block header of a local block
+STREAM_OVERHEAD = 160  # four chunk headers, stream header, global quantizers
+
+
+def _grid(signal: Signal, partitions, arch: Arch, bits: int, kbps: float | None) -> tuple[int, ...]:
+    if partitions is not None:
+        grid = parse_partitions(partitions, len(signal.extents)) if isinstance(partitions, str) else tuple(partitions)
+    elif kbps is not None:
+        grid = _grid_for_budget(signal, arch, bits, kbps * 125 * signal.extents[0] / signal.rate)
+    else:
+        grid = auto_grid(signal.extents, MEDIA[signal.kind].partition)
+    check_grid(signal.extents, grid)
+    return grid
+
+
+def _fit_values(signal: Signal) -> np.ndarray:
+    """Samples in the fitting convention of fit.py, values in [0, 1]."""
+    if MEDIA[signal.kind].signed:
+        return (signal.samples + np.float32(1)) * np.float32(0.5)
+    return signal.samples
 
 
 # ---------------------------------------------------------------------------- encode
@@ -91,50 +166,90 @@ def encode(
     *,
     quality: int = DEFAULT_QUALITY,
     iterations: int | None = None,
-    partitions: str | tuple[int, int] | None = None,
+    partitions: str | tuple[int, ...] | None = None,
+    kbps: float | None = None,
     device: str = "auto",
     seed: int = 0,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> dict:
-    """Encode the image ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
+    """Encode the image, audio or video ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
 
-    ``partitions`` is 'CxR' (columns x rows) or a (rows, cols) grid; ``progress`` is called
-    as progress(step, steps, psnr) during fitting.
+    ``partitions`` is a grid written fastest axis first ('CxR' for an image, 'N' for audio,
+    'CxRxT' for video) or a tuple in axis order; ``kbps`` (audio, video) sets the size instead;
+    ``progress`` is called as progress(step, steps, psnr) during fitting, steps counting every stream.
     """
     from .fit import FitSettings, fit
 
-    start = time.perf_counter()
+    start = perf_counter()
     files.check_output(dst, src, force)
     p = preset(quality)
     if iterations is not None and iterations < 1:
         raise InrError(f"iterations must be at least 1, got {iterations}")
+    if kbps is not None and not (math.isfinite(kbps) and kbps > 0):
+        raise InrError(f"kbps must be a positive number, got {kbps}")
     steps = iterations or p.steps
-    samples, bit_depth = media.load_image(src)
-    shape = samples.shape[:2]
-    grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
-    check_grid(shape, grid)
-    arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
     torch_device = pick_device(device)
+    signals = read_source(src)
+    if kbps is not None and signals[0].kind == KIND_IMAGE:
+        raise InrError("--kbps applies to audio and video; use --quality for images")
+    budgets = [kbps] if kbps is None or len(signals) == 1 else [
+        kbps * (1 - MEDIA[signals[0].kind].track_share), kbps * MEDIA[signals[0].kind].track_share]
 
-    model = fit(
-        samples, grid, arch, FitSettings(steps, seed=seed), torch_device,
-        None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
-    )
-    fitted = time.perf_counter()
-    header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
-    data = container.write([_quantized_stream(model, header, p.bits)])
+    streams = []
+    for n, signal in enumerate(signals):
+        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
+        grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
+        report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, len(signals) * steps, psnr))
+        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report)
+        full = tuple((0, e) for e in signal.extents)
+        header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
+        streams.append(_quantized_stream(model, header, p.bits))
+    fitted = perf_counter()
+    data = container.write(streams)
     files.write_bytes(dst, data, src, force)
 
-    decoded = _render(_image_stream(data), None, torch_device)
-    peak = 2**bit_depth - 1
-    psnr = media.psnr(media.quantize_samples(samples, bit_depth), media.quantize_samples(decoded, bit_depth), peak)
-    return {
-        "input": str(src), "output": str(dst), "shape": list(shape), "channels": arch.channels,
-        "bit_depth": bit_depth, "partition_grid": list(grid), "quality": quality, "iterations": steps,
-        "device": str(torch_device), "bytes": len(data), "bpp": 8 * len(data) / math.prod(shape),
-        "psnr": psnr, "fit_seconds": fitted - start, "encode_seconds": time.perf_counter() - start,
+    # Each stream's size is that of a file holding it alone (its chunks, their headers, a file header).
+    results = [_stream_result(s, signal, torch_device) | {"bytes": len(container.write([s]))}
+               for s, signal in zip(container.read(data), signals)]
+    return results[0] | {
+        "input": str(src), "output": str(dst), "quality": quality, "iterations": steps, "device": str(torch_device),
+        "bytes": len(data), **_rates(signals[0], len(data)), "fit_seconds": fitted - start,
+        "encode_seconds": perf_counter() - start, "streams": results,
     }
+
+
+def _rates(signal: Signal | Header, size: int) -> dict:
+    """bpp (images, video: per pixel of every frame) and kbps (audio, video) of ``size`` bytes."""
+    shape = signal.extents if isinstance(signal, Signal) else signal.shape
+    out = {}
+    if signal.kind != KIND_AUDIO:
+        out["bpp"] = 8 * size / math.prod(shape)
+    if signal.kind != KIND_IMAGE:
+        out["kbps"] = 8 * size / 1000 / (shape[0] / signal.rate)
+    return out
+
+
+def _stream_result(stream: Stream, signal: Signal, device) -> dict:
+    """Shape, grid and the quality of the decoded stream against its source (delivered forms)."""
+    h = stream.header
+    out = {"kind": KIND_NAMES[h.kind], "shape": list(h.shape), "channels": h.channels, "bit_depth": h.bit_depth,
+           "partition_grid": list(h.grid)}
+    if h.rate:
+        out["rate"] = h.rate
+    error = energy = 0.0
+    for start, piece in _slabs(stream, h.crop, device):
+        source = signal.samples[start : start + len(piece)]
+        ref, dec = (_delivered(h, np.asarray(x, np.float32)).astype(np.float64) for x in (source, piece))
+        error += float(np.sum((ref - dec) ** 2))
+        energy += float(np.sum(ref**2))
+    count = math.prod(h.shape) * h.channels
+    if h.kind == KIND_AUDIO:
+        out["snr"] = float("inf") if error == 0 else 10 * math.log10(max(energy, 1e-30) / error)
+    else:
+        peak = 2**h.bit_depth - 1
+        out["psnr"] = float("inf") if error == 0 else 10 * math.log10(peak**2 * count / error)
+    return out
 
 
 def _quantized_stream(model, header: Header, bits: int) -> Stream:
@@ -151,78 +266,216 @@ def _quantized_stream(model, header: Header, bits: int) -> Stream:
 # ---------------------------------------------------------------------------- decode
 
 
-def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
-    """Samples (float32 in [0, 1]) of ``box`` (relative to the current crop) of an image stream."""
+def _delivered(h: Header, samples: np.ndarray) -> np.ndarray:
+    """Samples in the form a decoder delivers them (FORMAT.md section 10)."""
+    if h.kind == KIND_AUDIO:
+        from . import audio
+
+        return audio.delivered(samples, h.bit_depth)
+    return samples if h.bit_depth == 32 else media.quantize_samples(samples, h.bit_depth)
+
+
+def _slabs(stream: Stream, region: Box, device) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, samples) pieces of ``region`` (original coordinates) along axis 0, start relative to region."""
+    import torch
+
     from .model import LocalGlobalINR
-    from .render import render
+    from .render import image_values, render_slabs
 
     h = stream.header
-    region = _to_original(h, box)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
     local_tensors = [np.stack(t) for t in zip(*per_part)]
     model = LocalGlobalINR(h.arch, len(positions)).to(device)
     model.load_quantized(global_tensors, local_tensors)
-    return render(model, positions, h.extents, h.grid, region, device)
+    values = (lambda y: torch.clamp(y, -1, 1)) if MEDIA[h.kind].signed else image_values
+    return render_slabs(model, positions, h.extents, h.grid, region, device, values)
 
 
-def decode_array(src, *, box=None, device: str = "auto") -> np.ndarray:
-    """Decoded samples of an .inr image as float32 (height, width, channels) in [0, 1]."""
-    stream = _image_stream(files.read_bytes(src))
-    return _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+def _render(stream: Stream, region: Box, device) -> np.ndarray:
+    h = stream.header
+    out = np.empty([e - s for s, e in region] + [h.channels], np.float32)
+    for start, piece in _slabs(stream, region, device):
+        out[start : start + len(piece)] = piece
+    return out
 
 
-def decode(src, dst, *, box=None, device: str = "auto", force: bool = False) -> dict:
-    """Decode ``src`` to ``dst``: .png (8 or 16 bits, as the source) or .npy (float32 samples)."""
-    start = time.perf_counter()
+def _to_original(header: Header, box: Box | None) -> Box:
+    """A box relative to the current (cropped) signal, in original coordinates."""
+    if box is None:
+        return header.crop
+    return tuple((c0 + s, c0 + e) for (c0, _), (s, e) in zip(header.crop, box))
+
+
+def _box_region(h: Header, box) -> Box:
+    """The region of a stream selected by a spatial box 'x0,y0,x1,y1' (image or video), original coordinates."""
+    if box is None:
+        return h.crop
+    if h.kind == KIND_AUDIO:
+        raise InrError("--box applies to images and video; use --samples or --time for audio")
+    text = box if isinstance(box, str) else ",".join(map(str, box))
+    spatial = parse_box(text, h.shape[-2:])
+    return _to_original(h, tuple((0, n) for n in h.shape[:-2]) + spatial)
+
+
+def _streams(src) -> tuple[bytes, list[Stream]]:
+    data = files.read_bytes(src)
+    return data, container.read(data)
+
+
+def _pick(streams: list[Stream], kind: int | None) -> Stream:
+    """Stream 0, or the first stream of ``kind`` (a video's audio track) when asked for."""
+    if kind is None or streams[0].header.kind == kind:
+        return streams[0]
+    for s in streams:
+        if s.header.kind == kind:
+            return s
+    raise InrError(f"the file holds no {KIND_NAMES[kind]} stream (it holds {KIND_NAMES[streams[0].header.kind]})")
+
+
+def decode_array(src, *, box=None, device: str = "auto", kind: str | None = None) -> np.ndarray:
+    """Decoded samples of an .inr file as float32 extents + (channels,).
+
+    Images and video in [0, 1] ((height, width, C) or (frames, height, width, C)), audio in
+    [-1, 1] ((samples, C)). ``kind`` ('audio') picks a video's audio track.
+    """
+    wanted = None if kind is None else {v: k for k, v in KIND_NAMES.items()}.get(kind)
+    if kind is not None and wanted is None:
+        raise InrError(f"kind must be image, audio or video, got {kind!r}")
+    stream = _pick(_streams(src)[1], wanted)
+    return _render(stream, _box_region(stream.header, box), pick_device(device))
+
+
+def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf: int | None = None) -> dict:
+    """Decode ``src`` to ``dst``, the format taken from the suffix.
+
+    Images: .png (8 or 16 bits, as the source) or .npy. Audio: .wav, .flac or .npy. Video:
+    .mp4 (H.264 at ``crf``, audio track as AAC), .mkv (lossless FFV1, audio track as FLAC) or
+    .npy (video samples only); .wav or .flac of a video file writes its audio track.
+    """
+    start = perf_counter()
     suffix = Path(dst).suffix.lower()
-    if suffix not in (".png", ".npy"):
-        raise InrError(f"cannot write {suffix or 'files without a suffix'}: decode writes .png or .npy")
+    _, streams = _streams(src)
+    kind = streams[0].header.kind
+    if suffix not in MEDIA[kind].outputs:
+        raise InrError(f"cannot write {suffix or 'files without a suffix'}: a {KIND_NAMES[kind]} file decodes to "
+                       + ", ".join(MEDIA[kind].outputs))
     files.check_output(dst, src, force)
-    stream = _image_stream(files.read_bytes(src))
-    samples = _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+    stream = _pick(streams, KIND_AUDIO if suffix in (".wav", ".flac") else None)
+    h, device = stream.header, pick_device(device)
+    region = _box_region(h, box)
+    shape = [e - s for s, e in region]
     if suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, samples, allow_pickle=False)
-        data = buffer.getvalue()
+        with files.writing(dst, src, force) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(*shape, h.channels))
+            for first, piece in _slabs(stream, region, device):
+                out[first : first + len(piece)] = piece
+            out.flush()
+            del out
+    elif h.kind == KIND_IMAGE:
+        files.write_bytes(dst, media.png_bytes(_delivered(h, _render(stream, region, device))), src, force)
+    elif h.kind == KIND_AUDIO:
+        from . import audio
+
+        samples = _delivered(h, _render(stream, region, device))
+        files.write_bytes(dst, audio.file_bytes(samples, h.rate, suffix), src, force)
     else:
-        data = media.png_bytes(media.quantize_samples(samples, stream.header.bit_depth))
-    files.write_bytes(dst, data, src, force)
-    return {"input": str(src), "output": str(dst), "shape": list(samples.shape[:2]),
-            "bytes": len(data), "decode_seconds": time.perf_counter() - start}
+        from . import video
+
+        track = next((s for s in streams[1:] if s.header.kind == KIND_AUDIO), None)
+        sound = None if track is None else (_delivered(track.header, _render(track, track.header.crop, device)),
+                                            track.header.rate)
+        frames = ((_delivered(h, piece) for _, piece in _slabs(stream, region, device)))
+        with files.writing(dst, src, force) as tmp:
+            video.write(tmp, suffix, frames, shape[1:], h.rate, sound, crf)
+    return {"input": str(src), "output": str(dst), "kind": KIND_NAMES[h.kind], "shape": shape,
+            "bytes": Path(dst).stat().st_size, "decode_seconds": perf_counter() - start}
 
 
 # ---------------------------------------------------------------------------- crop and info
 
 
-def crop(src, dst, box, *, force: bool = False) -> dict:
-    """Keep the partitions of ``src`` that intersect ``box`` (pixels of the current image)."""
-    start = time.perf_counter()
+def _range(text, length: int, rate: float | None, what: str) -> tuple[int, int]:
+    """'A:B' (either side may be empty) to [first, end) along axis 0 of ``length`` samples.
+
+    Integers index samples or frames directly; with ``rate`` the numbers are seconds and the
+    range is [floor(A * rate), ceil(B * rate)), computed exactly.
+    """
+    if isinstance(text, (tuple, list)):
+        text = ":".join("" if v is None else str(v) for v in text)
+    try:
+        a, b = str(text).split(":")
+        lo = Fraction(a) if a.strip() else Fraction(0)
+        hi = Fraction(b) if b.strip() else None
+        if rate is None and (lo.denominator != 1 or (hi is not None and hi.denominator != 1)):
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise InrError(f"{what} must look like A:B, got {text!r}") from None
+    if rate is not None:
+        r = Fraction(rate)
+        lo, hi = math.floor(lo * r), None if hi is None else math.ceil(hi * r)
+    first, end = int(lo), length if hi is None else min(int(hi), length)
+    if not 0 <= first < end:
+        raise InrError(f"{what} {text} selects nothing of the {length} samples")
+    return first, end
+
+
+def _track_box(video: Header, track: Header) -> Box | None:
+    """The crop box of an audio track that keeps the time span of the video's crop box (FORMAT.md 11)."""
+    ratio = Fraction(track.rate) / Fraction(video.rate)
+    f0, f1 = video.crop[0]
+    a0, a1 = (math.floor(f * ratio + Fraction(1, 2)) for f in (f0, f1))
+    (t0, t1), = track.crop
+    lo, hi = max(a0, t0), min(a1, t1)
+    return ((lo, hi),) if lo < hi else None
+
+
+def crop(src, dst, box=None, *, time=None, frames=None, samples=None, force: bool = False) -> dict:
+    """Keep the partitions of ``src`` that intersect a region of the current signal.
+
+    ``box`` 'x0,y0,x1,y1' (pixels; images, video), ``time`` 'S:E' (seconds; audio, video),
+    ``frames`` 'A:B' (video) and ``samples`` 'A:B' (audio), end-exclusive. A video's audio
+    track is cut to the time span of the kept frames.
+    """
+    start = perf_counter()
     files.check_output(dst, src, force)
-    data = files.read_bytes(src)
-    streams = container.read(data)
-    if len(streams) != 1 or streams[0].header.kind != container.KIND_IMAGE:
-        raise InrError("crop --box handles single-stream image files")
-    stream = streams[0]
-    region = _to_original(stream.header, _box_arg(box, stream.header.shape))
-    out = container.write([container.cropped(stream, region)])
+    data, streams = _streams(src)
+    h = streams[0].header
+    if box is None and time is None and frames is None and samples is None:
+        raise InrError("crop needs a region: --box, --time, --frames or --samples")
+    allowed = {KIND_IMAGE: {"box"}, KIND_AUDIO: {"time", "samples"}, KIND_VIDEO: {"box", "time", "frames"}}[h.kind]
+    given = {k for k, v in (("box", box), ("time", time), ("frames", frames), ("samples", samples)) if v is not None}
+    if given - allowed:
+        raise InrError(f"--{sorted(given - allowed)[0]} does not apply to {KIND_NAMES[h.kind]} files")
+    if time is not None and frames is not None:
+        raise InrError("give --time or --frames, not both")
+    region = list(_box_region(h, box))
+    if time is not None or frames is not None or samples is not None:
+        text = next(v for v in (time, frames, samples) if v is not None)
+        what = "--time" if time is not None else "--frames" if frames is not None else "--samples"
+        first, end = _range(text, h.shape[0], h.rate if time is not None else None, what)
+        region[0] = (h.crop[0][0] + first, h.crop[0][0] + end)
+    out_streams = [container.cropped(streams[0], tuple(region))]
+    for other in streams[1:]:
+        if other.header.kind == KIND_AUDIO and h.kind == KIND_VIDEO:
+            kept = _track_box(out_streams[0].header, other.header)
+            if kept is not None:
+                out_streams.append(container.cropped(other, kept))
+        else:
+            out_streams.append(other)
+    out = container.write(out_streams)
     files.write_bytes(dst, out, src, force)
     return {"input": str(src), "output": str(dst), "bytes_in": len(data), "bytes": len(out),
-            "crop_seconds": time.perf_counter() - start}
+            "streams": len(out_streams), "crop_seconds": perf_counter() - start}
 
 
-def info(src) -> dict:
-    """What an .inr file holds, as a dict (the keys of ``inrcodec info --json``)."""
-    data = files.read_bytes(src)
-    streams = container.read(data)
-    h = streams[0].header
-    s = streams[0]
+def _stream_info(s: Stream) -> dict:
+    h = s.header
     local = sum(len(b) for b in s.blocks.values())
-    shape = list(h.shape)
-    return {
-        "kind": container.KIND_NAMES[h.kind],
-        "shape": shape,
+    out = {
+        "kind": KIND_NAMES[h.kind],
+        "shape": list(h.shape),
         "channels": h.channels,
         "bit_depth": h.bit_depth,
         "original_shape": list(h.extents),
@@ -232,10 +485,20 @@ def info(src) -> dict:
         "partitions_total": math.prod(h.grid),
         "architecture": {"depth": h.arch.depth, "local_width": h.arch.local_width,
                          "global_width": h.arch.global_width, "omega": h.arch.omega},
-        "bytes_total": len(data),
         "bytes_global": len(s.global_section),
         "bytes_local": local,
-        "bpp": 8 * len(data) / math.prod(shape),
         "prior": {"name": h.prior_name, "sha256": h.prior_hash.hex()} if h.prior_name else None,
-        "streams": len(streams),
     }
+    if h.kind != KIND_IMAGE:
+        out |= {"rate": h.rate, "duration": h.shape[0] / h.rate}
+    return out
+
+
+def info(src) -> dict:
+    """What an .inr file holds, as a dict (the keys of ``inrcodec info --json``).
+
+    The top-level keys describe stream 0 and the whole file; ``streams`` lists every stream.
+    """
+    data, streams = _streams(src)
+    per_stream = [_stream_info(s) for s in streams]
+    return per_stream[0] | {"bytes_total": len(data), **_rates(streams[0].header, len(data)), "streams": per_stream}

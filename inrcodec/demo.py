@@ -21,7 +21,7 @@ def main(out: Path = Path("demo-out")) -> int:
     out.mkdir(parents=True, exist_ok=True)
     full, face = out / "chelsea.inr", out / "chelsea-face.inr"
     print(f"encoding {SAMPLE.name} at quality {codec.DEFAULT_QUALITY} (progress on stderr)")
-    with fitting_progress(codec.preset(codec.DEFAULT_QUALITY).steps, quiet=False) as progress:
+    with fitting_progress(quiet=False) as progress:
         enc = codec.encode(SAMPLE, full, force=True, progress=progress)
     dec = codec.decode(full, out / "chelsea.png", force=True)
     cut = codec.crop(full, face, FACE, force=True)

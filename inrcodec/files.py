@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -39,19 +40,30 @@ def check_output(dst, src=None, force: bool = False) -> Path:
     return dst
 
 
-def write_bytes(dst, data: bytes, src=None, force: bool = False) -> Path:
-    """Write ``data`` to ``dst`` through a temporary file in the same folder and a rename."""
+@contextlib.contextmanager
+def writing(dst, src=None, force: bool = False):
+    """A temporary path in ``dst``'s folder that is renamed to ``dst`` if the block succeeds.
+
+    On any failure the temporary file is removed and ``dst`` is left as it was.
+    """
     dst = check_output(dst, src, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
         os.replace(tmp, dst)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InrError(f"cannot write {dst}: {e.strerror}") from None
+        if isinstance(e, OSError) and not isinstance(e, InrError):
+            raise InrError(f"cannot write {dst}: {e.strerror or e}") from None
         raise
-    return dst
+
+
+def write_bytes(dst, data: bytes, src=None, force: bool = False) -> Path:
+    """Write ``data`` to ``dst`` through a temporary file in the same folder and a rename."""
+    with writing(dst, src, force) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(dst)

@@ -42,9 +42,10 @@ def all_partitions(grid) -> list[tuple[int, ...]]:
     return list(itertools.product(*[range(c) for c in grid]))
 
 
-def auto_grid(extents, target: int = 64) -> tuple[int, ...]:
-    """A partition grid with partitions of about ``target`` samples per axis."""
-    return tuple(max(1, min(e, round(e / target))) for e in extents)
+def auto_grid(extents, target) -> tuple[int, ...]:
+    """A partition grid with partitions of about ``target`` samples per axis (one number or one per axis)."""
+    targets = target if isinstance(target, (tuple, list)) else [target] * len(extents)
+    return tuple(max(1, min(e, round(e / t))) for e, t in zip(extents, targets))
 
 
 def check_grid(extents, grid) -> None:
@@ -57,13 +58,21 @@ def check_grid(extents, grid) -> None:
         raise InrError(f"{math.prod(grid)} partitions is too many (at most 65535)")
 
 
-def parse_partitions(text: str) -> tuple[int, ...]:
-    """``'CxR'`` (columns x rows, as image tools write sizes) to a grid in axis order (rows, cols)."""
+_GRID_FORMS = {1: "16 (partitions along time)", 2: "12x8 (columns x rows)", 3: "8x6x5 (columns x rows x frames)"}
+
+
+def parse_partitions(text: str, naxes: int = 2) -> tuple[int, ...]:
+    """A grid written fastest axis first, as media tools write sizes, to axis order.
+
+    Image ``'CxR'`` (columns x rows) -> (rows, cols); audio ``'N'``; video ``'CxRxT'`` -> (T, R, C).
+    """
     try:
-        cols, rows = (int(v) for v in text.lower().split("x"))
+        values = [int(v) for v in text.lower().split("x")]
+        if len(values) != naxes:
+            raise ValueError
     except ValueError:
-        raise InrError(f"--partitions must look like 12x8 (columns x rows), got {text!r}") from None
-    return rows, cols
+        raise InrError(f"--partitions must look like {_GRID_FORMS[naxes]}, got {text!r}") from None
+    return tuple(reversed(values))
 
 
 def parse_box(text: str, shape) -> Box:
