@@ -79,7 +79,7 @@ def _report(result: dict, as_json: bool, quiet: bool, line: str):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inrcodec")
 def main():
-    """Encode images into croppable neural-network files (.inr), and back."""
+    """Encode images, audio and video into croppable neural-network files (.inr), and back."""
 
 
 _device = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -89,79 +89,128 @@ _quiet = click.option("-q", "--quiet", is_flag=True, help="Print nothing but err
 _json = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on stdout.")
 
 
+def _size(r: dict) -> str:
+    """An encode/decode result's size and rate in words."""
+    shape = r["shape"]
+    if r["kind"] == "audio":
+        return f"{shape[0]} samples x {r['channels']} ch at {r['rate']:g} Hz"
+    frames = f"{shape[0]} frames of " if r["kind"] == "video" else ""
+    return f"{frames}{shape[-1]}x{shape[-2]}" + (f" at {r['rate']:g} fps" if r["kind"] == "video" else "")
+
+
+def _quality(r: dict) -> str:
+    return f"SNR {r['snr']:.2f} dB" if "snr" in r else f"PSNR {r['psnr']:.2f} dB"
+
+
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "dst", type=click.Path(dir_okay=False, path_type=Path),
               help="Output .inr file [default: SRC with suffix .inr].")
 @click.option("--quality", type=click.IntRange(0, 100), default=codec.DEFAULT_QUALITY, show_default=True,
               help="0-100: higher is better and bigger.")
+@click.option("--kbps", type=click.FloatRange(min=0, min_open=True),
+              help="Audio and video: size the file for this bitrate (kilobits per second) instead.")
 @click.option("--iterations", type=click.IntRange(min=1), help="Fitting steps (overrides the quality's own).")
-@click.option("--partitions", metavar="CxR", help="Partition grid, columns x rows [default: about 64 px each].")
+@click.option("--partitions", metavar="GRID",
+              help="Partition grid: CxR (columns x rows) for images, N for audio, CxRxT (x frames) for video.")
 @_device
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and sampling.")
 @_quiet
 @_force
 @_json
-def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force, as_json):
-    """Fit a Local-Global INR to the image SRC (PNG, JPEG, TIFF, WebP; 8 or 16 bits; alpha kept)."""
+def encode(src, dst, quality, kbps, iterations, partitions, device, seed, quiet, force, as_json):
+    """Fit a Local-Global INR to SRC: an image (PNG, JPEG, TIFF, WebP), audio (WAV, FLAC, OGG, MP3, M4A, Opus)
+    or video (MP4, MKV, WebM, MOV; its audio track kept as a second stream)."""
     dst = dst or src.with_suffix(".inr")
     with fitting_progress(quiet) as progress:
-        r = codec.encode(src, dst, quality=quality, iterations=iterations, partitions=partitions, device=device,
-                         seed=seed, force=force, progress=progress)
-    _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, "
-            f"PSNR {r['psnr']:.2f} dB, {r['encode_seconds']:.1f} s on {r['device']}")
+        r = codec.encode(src, dst, quality=quality, kbps=kbps, iterations=iterations, partitions=partitions,
+                         device=device, seed=seed, force=force, progress=progress)
+    rate = f"{r['kbps']:.1f} kbps" if "kbps" in r else f"{r['bpp']:.4f} bpp"
+    quality_text = ", ".join(f"{s['kind']} {_quality(s)}" for s in r["streams"]) if len(r["streams"]) > 1 else _quality(r)
+    _report(r, as_json, quiet, f"{src} -> {dst}: {_size(r)}, {r['bytes']} bytes, {rate}, "
+            f"{quality_text}, {r['encode_seconds']:.1f} s on {r['device']}")
 
 
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "dst", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output .png (8 or 16 bits, as the source) or .npy (float32 samples) [default: SRC as .png].")
-@click.option("--box", metavar="x0,y0,x1,y1", help="Render only this region (pixels, end-exclusive).")
+              help="Output by suffix: images .png or .npy; audio .wav, .flac or .npy; video .mp4 (H.264), .mkv "
+                   "(lossless FFV1), .npy, or .wav/.flac for its audio track [default: SRC as .png, .wav or .mp4].")
+@click.option("--box", metavar="x0,y0,x1,y1", help="Images and video: render only this region (pixels, end-exclusive).")
+@click.option("--crf", type=click.IntRange(0, 51), help="MP4 output: H.264 constant rate factor [default: 18].")
 @_device
 @_quiet
 @_force
 @_json
-def decode(src, dst, box, device, quiet, force, as_json):
-    """Render the .inr file SRC to an image."""
-    dst = dst or src.with_suffix(".png")
-    r = codec.decode(src, dst, box=box, device=device, force=force)
-    h, w = r["shape"]
-    _report(r, as_json, quiet, f"{src} -> {dst}: {w}x{h}, {r['decode_seconds']:.2f} s")
+def decode(src, dst, box, crf, device, quiet, force, as_json):
+    """Render the .inr file SRC to an image, audio or video file."""
+    if dst is None:
+        kind = codec.info(src)["kind"]
+        dst = src.with_suffix({"image": ".png", "audio": ".wav", "video": ".mp4"}[kind])
+    r = codec.decode(src, dst, box=box, device=device, force=force, crf=crf)
+    size = "x".join(map(str, r["shape"][::-1]))  # fastest axis first: WxH, samples, WxHxframes
+    _report(r, as_json, quiet, f"{src} -> {dst}: {r['kind']} {size}, {r['decode_seconds']:.2f} s")
 
 
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .inr file.")
-@click.option("--box", required=True, metavar="x0,y0,x1,y1", help="Region to keep (pixels, end-exclusive).")
+@click.option("--box", metavar="x0,y0,x1,y1", help="Images and video: region to keep (pixels, end-exclusive).")
+@click.option("--time", "time_range", metavar="S:E", help="Audio and video: time range to keep (seconds).")
+@click.option("--frames", metavar="A:B", help="Video: frames to keep (end-exclusive).")
+@click.option("--samples", metavar="A:B", help="Audio: samples to keep (end-exclusive).")
 @_quiet
 @_force
 @_json
-def crop(src, dst, box, quiet, force, as_json):
-    """Crop SRC without re-encoding: keep the partitions that intersect the box."""
-    r = codec.crop(src, dst, box, force=force)
+def crop(src, dst, box, time_range, frames, samples, quiet, force, as_json):
+    """Crop SRC without re-encoding: keep the partitions that intersect the region.
+
+    Ranges are relative to the signal as SRC holds it; either end may be left out (5: or :120).
+    A video's audio track is cut to the time span of the kept frames."""
+    r = codec.crop(src, dst, box, time=time_range, frames=frames, samples=samples, force=force)
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes_in']} -> {r['bytes']} bytes, {r['crop_seconds'] * 1000:.1f} ms")
+
+
+def _stream_lines(s: dict) -> str:
+    a = s["architecture"]
+    if s["kind"] == "image":
+        (y0, y1), (x0, x1) = s["crop_box"]
+        h, w = s["original_shape"]
+        rows, cols = s["partition_grid"]
+        head = (f"image {s['shape'][1]}x{s['shape'][0]}, {s['channels']} channels, {s['bit_depth']} bits\n"
+                f"  original {w}x{h}, crop box {x0},{y0},{x1},{y1}\n  partitions {cols}x{rows}")
+    elif s["kind"] == "audio":
+        (a0, a1), = s["crop_box"]
+        head = (f"audio {s['shape'][0]} samples ({s['duration']:.3f} s), {s['channels']} channels at {s['rate']:g} Hz, "
+                f"{s['bit_depth']} bits\n  original {s['original_shape'][0]} samples, crop {a0}:{a1}\n"
+                f"  partitions {s['partition_grid'][0]}")
+    else:
+        (f0, f1), (y0, y1), (x0, x1) = s["crop_box"]
+        t, h, w = s["original_shape"]
+        gt, gr, gc = s["partition_grid"]
+        head = (f"video {s['shape'][2]}x{s['shape'][1]}, {s['shape'][0]} frames ({s['duration']:.3f} s) at "
+                f"{s['rate']:g} fps, {s['channels']} channels, {s['bit_depth']} bits\n"
+                f"  original {w}x{h}, {t} frames; crop frames {f0}:{f1}, box {x0},{y0},{x1},{y1}\n"
+                f"  partitions {gc}x{gr}x{gt}")
+    return (f"{head}, {s['partitions_present']} of {s['partitions_total']} present\n"
+            f"  network depth {a['depth']}, local width {a['local_width']}, global width {a['global_width']}, "
+            f"omega {a['omega']:g}\n"
+            f"  {s['bytes_global']} bytes global, {s['bytes_local']} local\n"
+            f"  prior: {s['prior']['name'] + ' ' + s['prior']['sha256'][:16] if s['prior'] else 'none'}")
 
 
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @_json
 def info(src, as_json):
-    """Describe the .inr file SRC."""
+    """Describe the .inr file SRC, every stream."""
     r = codec.info(src)
     if as_json:
         click.echo(json.dumps(r))
         return
-    (y0, y1), (x0, x1) = r["crop_box"]
-    h, w = r["original_shape"]
-    rows, cols = r["partition_grid"]
-    a = r["architecture"]
-    click.echo(
-        f"{src}: {r['kind']} {r['shape'][1]}x{r['shape'][0]}, {r['channels']} channels, {r['bit_depth']} bits\n"
-        f"  original {w}x{h}, crop box {x0},{y0},{x1},{y1}\n"
-        f"  partitions {cols}x{rows}, {r['partitions_present']} of {r['partitions_total']} present\n"
-        f"  network depth {a['depth']}, local width {a['local_width']}, global width {a['global_width']}, "
-        f"omega {a['omega']:g}\n"
-        f"  {r['bytes_total']} bytes ({r['bytes_global']} global, {r['bytes_local']} local), {r['bpp']:.4f} bpp\n"
-        f"  prior: {r['prior']['name'] + ' ' + r['prior']['sha256'][:16] if r['prior'] else 'none'}"
-    )
+    rate = ", ".join(f"{r[k]:.4f} {k}" if k == "bpp" else f"{r[k]:.1f} {k}" for k in ("bpp", "kbps") if k in r)
+    lines = [f"{src}: {r['bytes_total']} bytes, {rate}, {len(r['streams'])} stream{'s' * (len(r['streams']) > 1)}"]
+    for n, s in enumerate(r["streams"]):
+        lines.append(f"stream {n}: " + _stream_lines(s))
+    click.echo("\n".join(lines))

@@ -57,12 +57,15 @@ class Medium:
     inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
     track_share: float = 0.0  # share of --kbps given to an audio track (video)
+    local_scale: float = 1.0  # local width = preset's local width times this
+    first_scale: float = 1.0  # initial first local layer times this (fit.FitSettings.first_scale)
 
 
 MEDIA = {
     KIND_IMAGE: Medium((64, 64), (".png", ".npy")),
     KIND_AUDIO: Medium((2048,), (".wav", ".flac", ".npy"),
-                       (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
+                       (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True,
+                       local_scale=2.0, first_scale=10.0),  # benchmarks/RESULTS.md, "Audio and video"
     KIND_VIDEO: Medium((16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
@@ -193,15 +196,17 @@ def encode(
     signals = read_source(src)
     if kbps is not None and signals[0].kind == KIND_IMAGE:
         raise InrError("--kbps applies to audio and video; use --quality for images")
-    budgets = [kbps] if kbps is None or len(signals) == 1 else [
+    budgets = [kbps] * len(signals) if kbps is None or len(signals) == 1 else [
         kbps * (1 - MEDIA[signals[0].kind].track_share), kbps * MEDIA[signals[0].kind].track_share]
 
     streams = []
     for n, signal in enumerate(signals):
-        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
+        medium = MEDIA[signal.kind]
+        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, round(p.local_width * medium.local_scale),
+                    p.global_width)
         grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
         report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, len(signals) * steps, psnr))
-        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report)
+        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed, first_scale=medium.first_scale), torch_device, report)
         full = tuple((0, e) for e in signal.extents)
         header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
         streams.append(_quantized_stream(model, header, p.bits))
