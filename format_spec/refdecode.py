@@ -2,10 +2,11 @@
 """Reference decoder for .inr version 1, written from format_spec/FORMAT.md alone.
 
 Standard library, numpy and zstandard only (Pillow, optionally, to write PNG). It verifies
-every checksum and rule of the spec and renders the crop box of stream 0 to float32 samples
-(crop extents..., channels) in [0, 1], computing the network in float64.
+every checksum and rule of the spec and renders the crop box of one stream (stream 0 unless
+told) to float32 samples (crop extents..., channels), in [0, 1] for images and video and in
+[-1, 1] for audio, computing the network in float64.
 
-    python format_spec/refdecode.py FILE.inr [-o out.npy | -o out.png]
+    python format_spec/refdecode.py FILE.inr [--stream K] [-o out.npy | -o out.png]
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def parse_head(payload: bytes) -> dict:
     name, prior_hash = c.raw(name_len), c.raw(32)
     c.end()
     need(1 <= channels <= MAX_CHANNELS and bit_depth in (8, 16, 32), "bad channels or bit depth")
-    need(math.isfinite(rate) and rate >= 0, "bad rate")
+    need(math.isfinite(rate) and rate >= 0 and (kind == 1 or rate > 0), "bad rate")
     need(min(extents) >= 1 and math.prod(extents) * channels <= MAX_SAMPLES, "bad extents")
     need(all(0 <= s < e <= x for s, e, x in zip(starts, ends, extents)), "bad crop box")
     need(all(1 <= g <= x for g, x in zip(grid, extents)) and math.prod(grid) <= MAX_PARTITIONS, "bad grid")
@@ -234,23 +235,28 @@ def render(h: dict, G: list, params: list, blocks: dict) -> np.ndarray:
         lc, gc = (np.stack(np.meshgrid(*v, indexing="ij"), -1).reshape(-1, h["n"]).astype(np.float64)
                   for v in (lcs, gcs))
         y = network(h, G, L, lc, gc)
-        out[tuple(dst)] = np.clip(0.5 * y + 0.5, 0, 1).reshape(out[tuple(dst)].shape)
+        v = np.clip(y, -1, 1) if h["kind"] == 2 else np.clip(0.5 * y + 0.5, 0, 1)  # audio: y is the sample
+        out[tuple(dst)] = v.reshape(out[tuple(dst)].shape)
     return out
 
 
-def decode(data: bytes) -> tuple[dict, np.ndarray]:
-    """(header of stream 0, its float32 samples over the crop box)."""
+def decode(data: bytes, stream: int = 0) -> tuple[dict, np.ndarray]:
+    """(header of a stream, its float32 samples over the crop box); every stream is verified."""
     chunks = read_chunks(data)
     heads = {sid: parse_head(c[b"HEAD"]) for sid, c in chunks.items()}
     blocks = {sid: parse_index(heads[sid], c[b"PIDX"], c[b"LOCL"]) for sid, c in chunks.items()}
-    h = heads[0]
-    G, params = parse_global(h, chunks[0][b"GLOB"])
-    return h, render(h, G, params, blocks[0])
+    need(stream in heads, f"no stream {stream}")
+    h = heads[stream]
+    G, params = parse_global(h, chunks[stream][b"GLOB"])
+    return h, render(h, G, params, blocks[stream])
 
 
-def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
-    """8/16-bit delivered form: rint(clip(v, 0, 1) * (2^bits - 1)) in float32, ties to even."""
-    need(bit_depth in (8, 16), f"no integer delivered form for bit depth {bit_depth}")
+def delivered(samples: np.ndarray, bit_depth: int, kind: int = 1) -> np.ndarray:
+    """Delivered form (FORMAT.md 10): float32 math, rint ties to even."""
+    if bit_depth == 32:
+        return samples.astype("<f4")
+    if kind == 2:  # audio: 16-bit PCM
+        return np.clip(np.rint(samples * np.float32(32768)), -32768, 32767).astype("<i2")
     top = np.float32(2**bit_depth - 1)
     return np.rint(np.clip(samples, 0, 1) * top).astype(np.uint8 if bit_depth == 8 else "<u2")
 
@@ -258,10 +264,11 @@ def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Reference decoder for .inr version 1.")
     ap.add_argument("file")
-    ap.add_argument("-o", "--output", help="out.npy (float32 samples) or out.png (8/16-bit)")
+    ap.add_argument("-o", "--output", help="out.npy (float32 samples) or out.png (8/16-bit images)")
+    ap.add_argument("--stream", type=int, default=0, help="which stream to render (default 0)")
     args = ap.parse_args(argv)
     with open(args.file, "rb") as f:
-        header, samples = decode(f.read())
+        header, samples = decode(f.read(), args.stream)
     print(f"{args.file}: crop {header['crop']} of {header['extents']}, {header['channels']} channels, "
           f"{header['bit_depth']}-bit, grid {header['grid']}")
     if args.output and args.output.endswith(".npy"):
@@ -269,6 +276,7 @@ def main(argv=None) -> int:
     elif args.output:
         from PIL import Image
 
+        need(header["kind"] == 1, "PNG output is for images; use .npy")
         pixels = delivered(samples, header["bit_depth"])
         need(pixels.shape[-1] == 1 or header["bit_depth"] == 8, "Pillow writes 16-bit PNG for gray only")
         Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(args.output)

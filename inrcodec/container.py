@@ -164,7 +164,7 @@ def _unpack_header(payload: bytes) -> Header:
         raise InrError(f"stream header declares {channels} channels (at most {MAX_CHANNELS})")
     if bit_depth not in (8, 16, 32):
         raise InrError(f"stream header declares an unsupported bit depth {bit_depth}")
-    if not (math.isfinite(rate) and rate >= 0):
+    if not (math.isfinite(rate) and rate >= 0) or (kind != KIND_IMAGE and rate == 0):
         raise InrError("stream header declares an invalid sample rate")
     if min(extents) < 1 or math.prod(extents) * channels > MAX_SAMPLES:
         raise InrError(f"stream header declares an absurd size {'x'.join(map(str, extents))}")

@@ -109,3 +109,71 @@ def with_extents(data: bytes, extents: tuple[int, int]) -> bytes:
 def listing(folder: Path) -> dict[str, bytes]:
     """Every file (recursively, hidden ones included) of a folder with its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------- audio and video sources
+
+
+def tones(samples: int, channels: int, rate: int) -> np.ndarray:
+    """A few decaying sinusoids per channel, float64 in [-1, 1], shape (samples, channels)."""
+    t = np.arange(samples) / rate
+    out = [0.4 * np.sin(2 * np.pi * (220 + 110 * c) * t + c) * np.exp(-2 * t) + 0.2 * np.sin(2 * np.pi * 90 * t)
+           for c in range(channels)]
+    return np.stack(out, -1)
+
+
+def moving_frames(count: int, height: int, width: int) -> np.ndarray:
+    """RGB frames (count, H, W, 3) uint8 of smooth gradients that drift from frame to frame."""
+    base = smooth(height, width)
+    shift = np.arange(count)[:, None, None, None] * np.array([0.06, -0.04, 0.05])
+    return to_uint(np.clip(base[None] * 0.8 + 0.1 + shift, 0, 1))
+
+
+def write_video(path: Path, frames: np.ndarray, fps, sound: tuple[np.ndarray, int] | None = None,
+                codecs: tuple[str, str] = ("ffv1", "flac"), with_video: bool = True) -> Path:
+    """A video file written with PyAV alone: frames uint8 RGB, sound (int16 (N, C), rate) as a second stream."""
+    import av
+    from fractions import Fraction
+
+    layouts = {1: "mono", 2: "stereo"}
+    with av.open(str(path), "w") as out:
+        if with_video:
+            v = out.add_stream(codecs[0], rate=Fraction(fps))
+            v.width, v.height = frames.shape[2], frames.shape[1]
+            v.pix_fmt = "bgr0" if codecs[0] == "ffv1" else "yuv420p"
+        if sound is not None:
+            a = out.add_stream(codecs[1], rate=sound[1])
+            a.layout = layouts[sound[0].shape[1]]
+        if with_video:
+            for i, rgb in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = i, 1 / Fraction(fps)
+                out.mux(v.encode(frame))
+            out.mux(v.encode(None))
+        if sound is not None:
+            samples, rate = sound
+            for first in range(0, len(samples), 1024):
+                piece = np.ascontiguousarray(samples[first : first + 1024]).reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(piece, format="s16", layout=layouts[samples.shape[1]])
+                frame.sample_rate, frame.pts, frame.time_base = rate, first, Fraction(1, rate)
+                out.mux(a.encode(frame))
+            out.mux(a.encode(None))
+    return Path(path)
+
+
+def read_video(path: Path) -> tuple[np.ndarray, object, tuple[np.ndarray, int] | None]:
+    """(RGB frames uint8, frame rate as a Fraction, (int16 samples (N, C), rate) or None) read with PyAV alone."""
+    import av
+
+    with av.open(str(path)) as inp:
+        stream = inp.streams.video[0]
+        rate = stream.average_rate
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in inp.decode(stream)])
+    with av.open(str(path)) as inp:
+        if not inp.streams.audio:
+            return frames, rate, None
+        a = inp.streams.audio[0]
+        channels = len(a.layout.channels)
+        resampler = av.AudioResampler(format="s16", layout=a.layout, rate=a.rate)
+        parts = [f.to_ndarray().reshape(-1, channels) for fr in inp.decode(a) for f in resampler.resample(fr)]
+        return frames, rate, (np.concatenate(parts), a.rate)

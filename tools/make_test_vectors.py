@@ -3,12 +3,14 @@
 
     python tools/make_test_vectors.py [--iterations 20] [--out format_spec/vectors]
 
-Each vector is a tiny synthetic image (numpy, saved as PNG with Pillow in a temporary
-folder) encoded on the CPU with few iterations, so the files are a few KB. For every vector
-the folder gets NAME.inr, NAME.npy (float32 samples from inrcodec.decode_array) and an entry
-in vectors.json: file, sha256 of the .inr bytes, shape, channels, bit depth, and sha256 of
-the delivered pixels (rint(clip(v, 0, 1) * (2**depth - 1)) as uint8 or little-endian uint16,
-C order, shape (H, W, C)).
+Each vector is a tiny synthetic signal (an image saved as PNG with Pillow, a WAV written with
+soundfile, a lossless FFV1 video with a FLAC audio track written with inrcodec.video, all in a
+temporary folder) encoded on the CPU with few iterations, so the files are a few KB. For every
+vector the folder gets NAME.inr, NAME.npy (float32 samples of stream 0 from
+inrcodec.decode_array), NAME.track.npy for a video's audio track, and an entry in
+vectors.json: file, kind, sha256 of the .inr bytes, shape, channels, bit depth, and sha256 of
+stream 0's delivered samples (FORMAT.md section 10: uint8, little-endian uint16 or int16, C
+order, shape extents + (C,)), as "pixels_sha256" for every kind.
 
 The fitted weights may differ between machines or torch builds, so regenerating can change
 the files and their hashes; the tests only check that the committed vectors stay consistent.
@@ -24,12 +26,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import soundfile
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
+from inrcodec import video  # noqa: E402
 
 # name: (width, height, mode, bit depth, quality, partitions 'CxR')
 SOURCES = {
@@ -38,8 +42,16 @@ SOURCES = {
     "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2"),
     "gray16_20x14": (20, 14, "L", 16, 90, "2x1"),  # quality 90 uses 9-bit symbols: two-byte planes
 }
-# name: (source vector, first box, second box), boxes x0,y0,x1,y1 relative to the image cropped
-CROPS = {"rgb8_crop2": ("rgb8_40x30", "5,4,33,27", "3,2,20,15")}
+# name: (source vector, first crop, second crop), crop options relative to the signal cropped
+CROPS = {
+    "rgb8_crop2": ("rgb8_40x30", dict(box="5,4,33,27"), dict(box="3,2,20,15")),
+    "audio_crop": ("audio16_300", dict(samples="37:260"), dict(time="0.002:0.02")),
+    "video_crop": ("video8_track", dict(frames="1:4"), dict(box="2,1,9,7", time="0.1:0.2")),
+}
+# name: (source file name, partitions, audio kind); audio: 300 samples of 8 kHz stereo, 16-bit WAV;
+# video: 4 frames of 10x8 RGB at 10 fps with 0.4 s of 4 kHz mono audio as stream 1
+MEDIA = {"audio16_300": ("a.wav", "3"), "video8_track": ("v.mkv", "2x2x2")}
+KINDS = {"image": 1, "audio": 2, "video": 3}
 
 
 def synthetic(width: int, height: int, channels: int, seed: int) -> np.ndarray:
@@ -59,26 +71,50 @@ def save_png(path: Path, samples: np.ndarray, bit_depth: int) -> None:
     Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
 
 
-def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
+def delivered(samples: np.ndarray, bit_depth: int, kind: str = "image") -> np.ndarray:
+    if kind == "audio":
+        return np.clip(np.rint(samples * np.float32(32768)), -32768, 32767).astype("<i2")
     top = 2**bit_depth - 1
     return np.rint(np.clip(samples, 0, 1) * top).astype("<u1" if bit_depth == 8 else "<u2")
+
+
+def media_source(folder: Path, name: str) -> Path:
+    rng = np.random.default_rng(7)
+    if name.startswith("audio"):
+        t = np.arange(300) / 8000
+        x = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.cos(2 * np.pi * 500 * t)], -1)
+        soundfile.write(folder / "a.wav", np.rint(x * 32767).astype(np.int16), 8000, subtype="PCM_16")
+        return folder / "a.wav"
+    frames = np.stack([synthetic(10, 8, 3, seed) for seed in range(4)])
+    sound = np.rint(np.sin(np.arange(1600) / 4000 * 2 * np.pi * 200)[:, None] * 12000 + rng.normal(0, 50, (1600, 1)))
+    video.write(folder / "v.mkv", ".mkv", [np.rint(frames * 255).astype(np.uint8)], (8, 10), 10.0,
+                (sound.astype(np.int16), 4000))
+    return folder / "v.mkv"
 
 
 def record(out: Path, name: str, bit_depth: int) -> dict:
     inr = out / f"{name}.inr"
     inr.chmod(0o644)  # inrcodec writes through mkstemp, which leaves 0600
+    kind = inrcodec.info(inr)["kind"]
     samples = inrcodec.decode_array(inr, device="cpu")
     np.save(out / f"{name}.npy", samples, allow_pickle=False)
-    pixels = np.ascontiguousarray(delivered(samples, bit_depth))
-    return {
+    pixels = np.ascontiguousarray(delivered(samples, bit_depth, kind))
+    entry = {
         "file": inr.name,
+        "kind": kind,
         "sha256": hashlib.sha256(inr.read_bytes()).hexdigest(),
-        "shape": list(samples.shape[:2]),
-        "channels": int(samples.shape[2]),
+        "shape": list(samples.shape[:-1]),
+        "channels": int(samples.shape[-1]),
         "bit_depth": bit_depth,
         "pixels_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
         "samples": f"{name}.npy",
     }
+    if len(inrcodec.info(inr)["streams"]) > 1:
+        track = inrcodec.decode_array(inr, kind="audio", device="cpu")
+        np.save(out / f"{name}.track.npy", track, allow_pickle=False)
+        entry["track"] = f"{name}.track.npy"
+        entry["track_sha256"] = hashlib.sha256(np.ascontiguousarray(delivered(track, 16, "audio")).tobytes()).hexdigest()
+    return entry
 
 
 def main(argv=None) -> int:
@@ -98,11 +134,18 @@ def main(argv=None) -> int:
             depths[name] = depth
             entries.append(record(out, name, depth))
             print(f"{name}: {info['bytes']} bytes, {info['psnr']:.1f} dB")
-        for name, (source, box1, box2) in CROPS.items():
+        for name, (file, parts) in MEDIA.items():
+            src = media_source(Path(tmp), name)
+            info = inrcodec.encode(src, out / f"{name}.inr", iterations=args.iterations, partitions=parts,
+                                   device="cpu", seed=0, force=True)
+            depths[name] = info["bit_depth"]
+            entries.append(record(out, name, info["bit_depth"]))
+            print(f"{name}: {info['bytes']} bytes")
+        for name, (source, first, second) in CROPS.items():
             middle = Path(tmp) / f"{name}_1.inr"
-            inrcodec.crop(out / f"{source}.inr", middle, box1)
-            inrcodec.crop(middle, out / f"{name}.inr", box2, force=True)
-            entries.append(record(out, name, depths[source]) | {"cropped_from": source, "boxes": [box1, box2]})
+            inrcodec.crop(out / f"{source}.inr", middle, **first)
+            inrcodec.crop(middle, out / f"{name}.inr", force=True, **second)
+            entries.append(record(out, name, depths[source]) | {"cropped_from": source, "crops": [first, second]})
             print(f"{name}: {(out / f'{name}.inr').stat().st_size} bytes")
     (out / "vectors.json").write_text(json.dumps({"vectors": entries}, indent=2) + "\n")
     return 0
