@@ -229,6 +229,36 @@ def run_video(src: Path, work: Path, iterations) -> list[dict]:
     return rows
 
 
+def timing(sources: dict, work: Path, kbps: float) -> list[dict]:
+    """Clean timings on few steps: encode at two step counts gives the time per step, extrapolated to 1000."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    rows = []
+    for name, src, options, (a, b) in (("music", sources["music"], dict(kbps=kbps), (10, 110)),
+                                       ("speech", sources["speech"], dict(kbps=kbps), (10, 110)),
+                                       ("video", sources["video"], {}, (5, 45))):
+        times = []
+        for steps in (a, b):
+            start = time.perf_counter()
+            r = inrcodec.encode(src, work / f"t_{name}.inr", iterations=steps, device="cpu", force=True, **options)
+            times.append(time.perf_counter() - start)
+        per_step = (times[1] - times[0]) / (b - a)
+        out = work / f"t_{name}.{'mkv' if name == 'video' else 'wav'}"
+        decodes = []
+        for _ in range(2):
+            start = time.perf_counter()
+            inrcodec.decode(work / f"t_{name}.inr", out, device="cpu", force=True)
+            decodes.append(time.perf_counter() - start)
+        seconds = r["shape"][0] / r["rate"]
+        rows.append({"source": name, "per_step_s": per_step, "encode_1000_s": times[0] + (1000 - a) * per_step,
+                     "decode_s": min(decodes), "realtime_x": seconds / min(decodes),
+                     "decode_fps": r["shape"][0] / min(decodes) if name == "video" else None,
+                     "grid": r["partition_grid"], "bytes": r["bytes"]})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sources", type=Path)
@@ -239,12 +269,16 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--anchors-only", action="store_true", help="recompute the audio anchors of an existing JSON")
+    ap.add_argument("--timing", action="store_true", help="only clean timings from few steps (see timing())")
     args = ap.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
     sources = make_sources(args.sources, args.seconds, size)
     work = args.sources / "work"
     work.mkdir(exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if args.timing:
+        results["timing"] = timing(sources, work, float(args.kbps.split(",")[-1]))
+        args.only = "none"
     if args.anchors_only:
         rows = [r for r in results["audio"] if r["codec"] == "inrcodec"]
         for row in list(rows):

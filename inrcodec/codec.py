@@ -50,7 +50,11 @@ DEFAULT_QUALITY = 75
 
 @dataclass(frozen=True)
 class Medium:
-    """What differs between kinds of signal: the one table of per-medium defaults."""
+    """What differs between kinds of signal: the one table of per-medium defaults.
+
+    A per-medium prior (issue 3) belongs here too: the encode loop fits each Signal with its
+    Medium's settings, so the prior of the signal's kind is picked where FitSettings is built.
+    """
 
     partition: tuple[int, ...]  # default partition size in samples per axis (no --partitions, no --kbps)
     outputs: tuple[str, ...]  # decode output suffixes
@@ -219,8 +223,10 @@ def encode(
         arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, round(p.local_width * medium.local_scale),
                     p.global_width)
         grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
-        report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, len(signals) * steps, psnr))
-        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed, first_scale=_first_scale(signal, grid)), torch_device, report)
+        total = len(signals) * steps
+        report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, total, psnr))
+        settings = FitSettings(steps, seed=seed, first_scale=_first_scale(signal, grid))
+        model = fit(_fit_values(signal), grid, arch, settings, torch_device, report)
         full = tuple((0, e) for e in signal.extents)
         header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
         streams.append(_quantized_stream(model, header, p.bits))
