@@ -61,15 +61,12 @@ class Medium:
     inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
     track_share: float = 0.0  # share of --kbps given to an audio track (video)
-    local_scale: float = 1.0  # local width = preset's local width times this
-    first_scale: bool = False  # scale the first local layer to the signal's bandwidth (audio; _first_scale)
 
 
 MEDIA = {
     KIND_IMAGE: Medium((64, 64), (".png", ".npy")),
-    KIND_AUDIO: Medium((2048,), (".wav", ".flac", ".npy"),
-                       (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True,
-                       local_scale=2.0, first_scale=True),  # benchmarks/RESULTS.md, "Audio and video"
+    KIND_AUDIO: Medium((1024,), (".wav", ".flac", ".npy"),
+                       (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
     KIND_VIDEO: Medium((16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
@@ -157,20 +154,6 @@ def _grid(signal: Signal, partitions, arch: Arch, bits: int, kbps: float | None)
     return grid
 
 
-def _first_scale(signal: Signal, grid) -> float:
-    """Factor on the initial first local layer so its frequencies reach the signal's (audio).
-
-    SIREN's own initialisation spans about 10 cycles per partition; the factor is the number of
-    cycles per partition of the frequency below which 95% of the energy lies, over 10, within [1, 10].
-    """
-    if not MEDIA[signal.kind].first_scale:
-        return 1.0
-    mono = signal.samples[: 2**22].mean(axis=-1, dtype=np.float64)
-    energy = np.cumsum(np.abs(np.fft.rfft(mono - mono.mean())) ** 2)
-    f95 = np.searchsorted(energy, 0.95 * energy[-1]) / len(mono) if energy[-1] > 0 else 0.0  # cycles per sample
-    return min(10.0, max(1.0, f95 * signal.extents[0] / grid[0] / 10))
-
-
 def _fit_values(signal: Signal) -> np.ndarray:
     """Samples in the fitting convention of fit.py, values in [0, 1]."""
     if MEDIA[signal.kind].signed:
@@ -219,14 +202,11 @@ def encode(
 
     streams = []
     for n, signal in enumerate(signals):
-        medium = MEDIA[signal.kind]
-        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, round(p.local_width * medium.local_scale),
-                    p.global_width)
+        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
         grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
         total = len(signals) * steps
         report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, total, psnr))
-        settings = FitSettings(steps, seed=seed, first_scale=_first_scale(signal, grid))
-        model = fit(_fit_values(signal), grid, arch, settings, torch_device, report)
+        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report)
         full = tuple((0, e) for e in signal.extents)
         header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
         streams.append(_quantized_stream(model, header, p.bits))

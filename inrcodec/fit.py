@@ -21,7 +21,6 @@ class FitSettings:
     fraction: float | None = None  # share of every partition's samples drawn per step; None: by device
     max_batch: int | None = None  # at most this many samples per step in all; None: by device
     seed: int = 0
-    first_scale: float = 1.0  # multiplies the initial first local layer: higher frequencies per partition (audio)
 
     def batch(self, device: torch.device, tile: int, partitions: int) -> int:
         """Samples drawn per partition per step: a tenth of a tile on the CPU, a whole tile on a GPU.
@@ -54,8 +53,6 @@ def fit(
     torch.manual_seed(settings.seed)
     init = torch.Generator().manual_seed(settings.seed)
     model = LocalGlobalINR(arch, len(positions), init).to(device)
-    with torch.no_grad():
-        model.local_params[0].mul_(settings.first_scale)
     rng = torch.Generator(device=device).manual_seed(settings.seed)
 
     spans = [[bounds(e, c, p[a]) for p in positions] for a, (e, c) in enumerate(zip(extents, grid))]

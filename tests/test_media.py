@@ -89,9 +89,9 @@ def test_reported_snr_is_that_of_the_decoded_wav(clip, pcm, tmp_path):
 
 
 def test_audio_fits_better_with_more_steps(folder, pcm, tmp_path):
-    """0.25 s of tones, 5 partitions: 13.5 dB after 200 steps observed (10.6 dB after 30)."""
+    """0.25 s of tones, 5 partitions: 15.2 dB after 200 steps observed (4.6 dB after 30)."""
     r = inrcodec.encode(folder / "clip.wav", tmp_path / "long.inr", partitions="5", iterations=200, device="cpu")
-    assert r["snr"] > 8
+    assert r["snr"] > 10
 
 
 def test_npy_output_is_the_exact_samples(clip, tmp_path):
