@@ -463,7 +463,7 @@ def crop(src, dst, box=None, *, time=None, frames=None, samples=None, force: boo
         region[0] = (h.crop[0][0] + first, h.crop[0][0] + end)
     out_streams = [container.cropped(streams[0], tuple(region))]
     for other in streams[1:]:
-        if other.header.kind == KIND_AUDIO and h.kind == KIND_VIDEO:
+        if other.header.kind == KIND_AUDIO and h.kind == KIND_VIDEO and (time is not None or frames is not None):
             kept = _track_box(out_streams[0].header, other.header)
             if kept is not None:
                 out_streams.append(container.cropped(other, kept))
