@@ -153,14 +153,15 @@ def info(src, as_json):
     if as_json:
         click.echo(json.dumps(r))
         return
-    (y0, y1), (x0, x1) = r["crop_box"]
-    h, w = r["original_shape"]
-    rows, cols = r["partition_grid"]
+    def size(values):  # fastest axis first, as media tools write sizes (image: WxH)
+        return "x".join(map(str, values[::-1]))
+
+    box = [e for edge in zip(*r["crop_box"]) for e in edge[::-1]]  # image: x0,y0,x1,y1
     a = r["architecture"]
     click.echo(
-        f"{src}: {r['kind']} {r['shape'][1]}x{r['shape'][0]}, {r['channels']} channels, {r['bit_depth']} bits\n"
-        f"  original {w}x{h}, crop box {x0},{y0},{x1},{y1}\n"
-        f"  partitions {cols}x{rows}, {r['partitions_present']} of {r['partitions_total']} present\n"
+        f"{src}: {r['kind']} {size(r['shape'])}, {r['channels']} channels, {r['bit_depth']} bits\n"
+        f"  original {size(r['original_shape'])}, crop box {','.join(map(str, box))}\n"
+        f"  partitions {size(r['partition_grid'])}, {r['partitions_present']} of {r['partitions_total']} present\n"
         f"  network depth {a['depth']}, local width {a['local_width']}, global width {a['global_width']}, "
         f"omega {a['omega']:g}\n"
         f"  {r['bytes_total']} bytes ({r['bytes_global']} global, {r['bytes_local']} local), {r['bpp']:.4f} bpp\n"

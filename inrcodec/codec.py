@@ -158,6 +158,7 @@ def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
 
     h = stream.header
     region = _to_original(h, box)
+    container.check_decode(h, region)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
