@@ -163,7 +163,7 @@ def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
     local_tensors = [np.stack(t) for t in zip(*per_part)]
-    model = LocalGlobalINR(h.arch, len(positions)).to(device)
+    model = LocalGlobalINR(h.arch, len(positions), init=False).to(device)
     model.load_quantized(global_tensors, local_tensors)
     return render(model, positions, h.extents, h.grid, region, device)
 

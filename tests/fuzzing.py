@@ -493,11 +493,12 @@ PAYLOAD_MUTATIONS = [m_crop_box, m_global_payload, m_block_payload, m_blocks_shu
 MUTATIONS = BYTE_MUTATIONS + STRUCTURE_MUTATIONS + PAYLOAD_MUTATIONS
 
 
-def mutate(data: bytes, c: Chooser) -> tuple[bytes, object, list[str]]:
-    """One or two mutations of a valid file: (bytes, expectation, names of the mutations)."""
+def mutate(data: bytes, c: Chooser, first=None) -> tuple[bytes, object, list[str]]:
+    """One or two mutations of a valid file, the first one ``first`` if given:
+    (bytes, expectation, names of the mutations)."""
     expect, names = SAME, []
-    for _ in range(c.int(1, 2)):
-        m = c.pick(MUTATIONS)
+    for k in range(c.int(1, 2)):
+        m = first if k == 0 and first is not None else c.pick(MUTATIONS)
         data, new = m(data, c)
         names.append(m.__name__[2:])
         expect = None if expect is None or new is None else (expect if new == SAME else new)
@@ -675,12 +676,12 @@ def check_cli(ref: Reference, data: bytes, folder: Path, api: dict) -> None:
         raise FuzzFailure("the CLI changed the input file")
 
 
-def fuzz_one(ref: Reference, c: Chooser, workdir: Path, cli: bool = False) -> tuple[bytes, list[str], dict]:
+def fuzz_one(ref: Reference, c: Chooser, workdir: Path, cli: bool = False, first=None) -> tuple[bytes, list[str], dict]:
     """Mutate the reference file, check it, clean up: (input, mutation names, outcomes).
 
     On FuzzFailure the exception carries the input as ``.data``.
     """
-    data, expect, names = mutate(ref.data, c)
+    data, expect, names = mutate(ref.data, c, first)
     folder = Path(tempfile.mkdtemp(dir=workdir))
     try:
         with time_limit(SECONDS_PER_INPUT):
