@@ -65,9 +65,10 @@ def read_chunks(data: bytes) -> dict:
     need(version == VERSION, f"unsupported version {version}")
     streams: dict = {}
     for _ in range(count):
+        fields = data[c.pos : c.pos + 16]
         kind, sid, flags, length, crc = c.take("4sHHQI")
         payload = c.raw(length)
-        need(zlib.crc32(payload) == crc, f"CRC mismatch in chunk {kind!r}")
+        need(zlib.crc32(fields + payload) == crc, f"CRC mismatch in chunk {kind!r}")
         if 0x61 <= kind[0] <= 0x7A:  # ancillary (lowercase first byte): skipped
             continue
         need(kind in CRITICAL and flags == 0, f"unknown critical chunk {kind!r}")
@@ -170,7 +171,7 @@ def dequantize(raw: bytes, pos: int, shape: tuple, step: float, width: int) -> n
 
 def quantizer(c: Cursor) -> tuple[float, int]:
     step, width = c.take("fB")
-    need(width in (1, 2) and math.isfinite(step) and step > 0, "bad quantizer")
+    need(width in (1, 2) and 0 < step <= 2**32, "bad quantizer")
     return step, width
 
 

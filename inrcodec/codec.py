@@ -288,11 +288,12 @@ def _slabs(stream: Stream, region: Box, device) -> Iterator[tuple[int, np.ndarra
     from .render import image_values, render_slabs
 
     h = stream.header
+    container.check_decode(h, region)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
     local_tensors = [np.stack(t) for t in zip(*per_part)]
-    model = LocalGlobalINR(h.arch, len(positions)).to(device)
+    model = LocalGlobalINR(h.arch, len(positions), init=False).to(device)
     model.load_quantized(global_tensors, local_tensors)
     values = (lambda y: torch.clamp(y, -1, 1)) if MEDIA[h.kind].signed else image_values
     return render_slabs(model, positions, h.extents, h.grid, region, device, values)
@@ -369,6 +370,8 @@ def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf
     files.check_output(dst, src, force)
     stream = _pick(streams, KIND_AUDIO if suffix in (".wav", ".flac") else None)
     h, device = stream.header, pick_device(device)
+    if h.bit_depth == 32 and h.kind != KIND_AUDIO and suffix != ".npy":
+        raise InrError(f"this {KIND_NAMES[h.kind]} has float samples, which {suffix} cannot hold: decode to .npy")
     region = _box_region(h, box)
     shape = [e - s for s, e in region]
     if suffix == ".npy":

@@ -59,7 +59,7 @@ def _decompress(payload: bytes, expected: int, what: str) -> bytes:
         declared = zstandard.frame_content_size(payload)
         if declared != expected:
             raise InrError(f"{what} declares {declared} decoded bytes, expected {expected}")
-        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=expected)
+        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=expected, allow_extra_data=False)
     except zstandard.ZstdError as e:
         raise InrError(f"{what} is corrupt ({e})") from None
     if len(raw) != expected:
@@ -85,8 +85,11 @@ def encode_block(symbols: list[np.ndarray], local_params: list[tuple[float, int]
     return _compress(b"".join(_pack_symbols(s, w) for s, (_, w) in zip(symbols, local_params)))
 
 
+MAX_STEP = 2.0**32  # keeps every weight, and so every value the network computes, finite in float32
+
+
 def _check_params(step: float, width: int, what: str):
-    if width not in (1, 2) or not (math.isfinite(step) and step > 0):
+    if width not in (1, 2) or not 0 < step <= MAX_STEP:
         raise InrError(f"{what} has an invalid quantizer (step {step}, width {width})")
 
 

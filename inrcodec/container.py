@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from .arch import Arch
 from .errors import InrError
-from .grid import Box, check_grid, partitions_for_box
+from .grid import Box, check_grid, overlapping, partitions_for_box, tile_size
 
 MAGIC = b"INRC"
 VERSION = 1
@@ -25,15 +25,31 @@ COLOUR_NONE = 0
 QUANT_UNIFORM = 1
 CODER_ZSTD = 1
 
-# Ceilings checked before anything is allocated from a header's numbers.
+# Ranges of header fields (format rules, FORMAT.md section 4).
 MAX_SAMPLES = 2**34  # product of the extents times channels
 MAX_CHANNELS = 16
 MAX_DEPTH = 16
 MAX_WIDTH = 1024
 MAX_PARTITIONS = 65535
 
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource ceilings of this reader, checked before allocating (FORMAT.md section 12).
+
+    Not format rules: a file beyond them is valid but refused here. Override for the whole
+    process with ``container.LIMITS = container.Limits(...)`` (read at each call).
+    """
+
+    weights: int = 2**24  # decoded weights of a stream: global ones + local ones of every block present
+    decode_samples: int = 2**28  # samples x channels computed at once (whole tiles; audio and video: one tile along time)
+    decode_work: int = 2**46  # multiply-adds of the network over all the samples one decode computes
+
+
+LIMITS = Limits()
+
 _FILE_HEADER = struct.Struct("<4sHHI")  # magic, version, chunk count, CRC-32 of the first 8 bytes
-_CHUNK_HEADER = struct.Struct("<4sHHQI")  # type, stream, flags, payload length, CRC-32 of payload
+_CHUNK_HEADER = struct.Struct("<4sHHQI")  # type, stream, flags, payload length, CRC-32 of the 16 bytes before it + payload
 CHUNK_ORDER = (b"HEAD", b"GLOB", b"PIDX", b"LOCL")
 
 
@@ -72,7 +88,8 @@ class Stream:
 
 
 def _chunk(kind: bytes, stream: int, payload: bytes) -> bytes:
-    return _CHUNK_HEADER.pack(kind, stream, 0, len(payload), zlib.crc32(payload)) + payload
+    fields = struct.pack("<4sHHQ", kind, stream, 0, len(payload))
+    return fields + struct.pack("<I", zlib.crc32(payload, zlib.crc32(fields))) + payload
 
 
 def _pack_header(h: Header) -> bytes:
@@ -232,19 +249,20 @@ def read(data: bytes) -> list[Stream]:
         if pos + _CHUNK_HEADER.size > len(data):
             raise InrError("file is truncated")
         kind, sid, flags, length, crc = _CHUNK_HEADER.unpack_from(data, pos)
+        fields = data[pos : pos + 16]
         pos += _CHUNK_HEADER.size
         if length > len(data) - pos:
             raise InrError("file is truncated")
         payload = data[pos : pos + length]
         pos += length
-        if zlib.crc32(payload) != crc:
+        if zlib.crc32(payload, zlib.crc32(fields)) != crc:
             raise InrError(f"checksum mismatch in chunk {kind!r} of stream {sid}")
         if kind[:1].islower():
             continue  # ancillary chunk: readers skip what they do not know
         if kind not in CHUNK_ORDER or flags != 0:
             raise InrError(f"unknown critical chunk {kind!r}")
         chunks = parts.setdefault(sid, {})
-        if list(chunks) != list(CHUNK_ORDER[: len(chunks)]) or CHUNK_ORDER[len(chunks)] != kind:
+        if len(chunks) == len(CHUNK_ORDER) or CHUNK_ORDER[len(chunks)] != kind:
             raise InrError(f"chunk {kind!r} of stream {sid} is out of order")
         chunks[kind] = payload
     if pos != len(data):
@@ -258,10 +276,37 @@ def read(data: bytes) -> list[Stream]:
             raise InrError(f"stream {sid} is incomplete")
         header = _unpack_header(chunks[b"HEAD"])
         blocks = _unpack_blocks(header, chunks[b"PIDX"], chunks[b"LOCL"])
+        _check_weights(header.arch, len(blocks))
         if any(p not in blocks for p in partitions_for_box(header.extents, header.grid, header.crop)):
             raise InrError(f"stream {sid} lacks a partition inside its crop box")
         streams.append(Stream(header, chunks[b"GLOB"], blocks))
     return streams
+
+
+def _size(tensors) -> int:
+    return sum(math.prod(shape) for _, shape in tensors)
+
+
+def _check_weights(arch: Arch, blocks: int) -> None:
+    weights = _size(arch.global_tensors()) + blocks * _size(arch.local_tensors())
+    if weights > LIMITS.weights:
+        raise InrError(f"stream holds {weights} weights, over this reader's ceiling of {LIMITS.weights}")
+
+
+def check_decode(header: Header, region: Box) -> None:
+    """Refuse, before allocating, to render ``region`` when its tiles exceed the ceilings.
+
+    Every partition that intersects ``region`` is rendered on a whole tile (render.py).
+    """
+    a = header.arch
+    per_axis = [len(overlapping(e, c, s, t)) * tile_size(e, c) for e, c, (s, t) in zip(header.extents, header.grid, region)]
+    samples = math.prod(per_axis)
+    # Audio and video render and deliver a few tiles along time at a time: memory is per tile.
+    at_once = samples if header.kind == KIND_IMAGE else samples // per_axis[0] * tile_size(header.extents[0], header.grid[0])
+    merge = (a.local_width + a.global_width) * a.local_width
+    macs = sum(math.prod(s) for n, s in a.global_tensors() + a.local_tensors() if n.endswith("weight"))
+    if at_once * a.channels > LIMITS.decode_samples or samples * (macs + (a.depth - 1) * merge) > LIMITS.decode_work:
+        raise InrError(f"decoding {samples} samples of this network is over this reader's ceilings")
 
 
 def cropped(stream: Stream, box: Box) -> Stream:

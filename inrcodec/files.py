@@ -1,10 +1,16 @@
-"""Reading inputs and writing outputs safely: temporary file and rename, never a partial output."""
+"""Reading inputs and writing outputs safely: temporary file and rename, never a partial output.
+
+An output is written to a temporary file in its folder, then published under its name in one
+step: without ``force`` by a hard link, which fails if the name exists (so a file created
+meanwhile is not overwritten), with ``force`` by a rename. The input is only ever opened for
+reading, and an output that is the input (same path, a symlink to it, a hard link to it) is refused.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from .errors import InrError
@@ -26,35 +32,69 @@ def read_bytes(path) -> bytes:
         raise InrError(f"cannot read {path}: {e.strerror}") from None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same spelling resolved, or the same inode (links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
 def check_output(dst, src=None, force: bool = False) -> Path:
     """Refuse an output that exists (without ``force``) or that is the input itself."""
     dst = Path(dst)
-    if src is not None and Path(src).resolve() == dst.resolve():
+    if src is not None and _same_file(Path(src), dst):
         raise InrError(f"output {dst} is the input file")
     if dst.is_dir():
         raise InrError(f"output {dst} is a directory")
-    if dst.exists() and not force:
+    if (dst.exists() or dst.is_symlink()) and not force:
         raise InrError(f"{dst} exists (use --force to overwrite)")
     if not dst.parent.is_dir():
         raise InrError(f"no such folder for the output: {dst.parent}")
     return dst
 
 
+def _publish(tmp: Path, dst: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp, dst)
+        return
+    try:
+        os.link(tmp, dst)  # fails if dst exists, unlike a rename
+    except FileExistsError:
+        raise InrError(f"{dst} exists (use --force to overwrite)") from None
+    except OSError:  # no hard links on this file system
+        if dst.exists() or dst.is_symlink():
+            raise InrError(f"{dst} exists (use --force to overwrite)") from None
+        os.replace(tmp, dst)
+        return
+    tmp.unlink()
+
+
 @contextlib.contextmanager
 def writing(dst, src=None, force: bool = False):
-    """A temporary path in ``dst``'s folder that is renamed to ``dst`` if the block succeeds.
+    """A temporary path in ``dst``'s folder, published as ``dst`` if the block succeeds.
 
-    On any failure the temporary file is removed and ``dst`` is left as it was.
+    On any failure the temporary file is removed and ``dst`` is left as it was. The file gets
+    the permissions of any new file (0666 less the umask).
     """
     dst = check_output(dst, src, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
+    while True:
+        tmp = dst.parent / f".{dst.name}.{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise InrError(f"cannot write {dst}: {e.strerror}") from None
     try:
-        yield Path(tmp)
-        os.replace(tmp, dst)
+        yield tmp
+        _publish(tmp, dst, force)
     except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not isinstance(e, InrError):
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
             raise InrError(f"cannot write {dst}: {e.strerror or e}") from None
         raise
 

@@ -78,6 +78,8 @@ def load_image(path) -> tuple[np.ndarray, int]:
 
 def quantize_samples(samples: np.ndarray, bit_depth: int) -> np.ndarray:
     """Decoded float samples to the integers of the delivered form (uint8 or uint16)."""
+    if bit_depth not in (8, 16):
+        raise InrError(f"samples of a {bit_depth}-bit float source have no 8- or 16-bit form; decode to .npy")
     top = 2**bit_depth - 1
     return np.rint(np.clip(samples, 0, 1) * top).astype(np.uint8 if bit_depth == 8 else np.uint16)
 

@@ -33,7 +33,8 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
 
 
 class LocalGlobalINR(nn.Module):
-    def __init__(self, arch: Arch, partitions: int, generator: torch.Generator | None = None):
+    def __init__(self, arch: Arch, partitions: int, generator: torch.Generator | None = None, init: bool = True):
+        """``init=False`` leaves the weights unset, for a decoder that loads them (load_quantized)."""
         super().__init__()
         self.arch = arch
         self.global_params = nn.ParameterList(
@@ -42,7 +43,8 @@ class LocalGlobalINR(nn.Module):
         self.local_params = nn.ParameterList(
             nn.Parameter(torch.empty(partitions, *shape)) for _, shape in arch.local_tensors()
         )
-        self._siren_init(generator)
+        if init:
+            self._siren_init(generator)
 
     @torch.no_grad()
     def _siren_init(self, generator):

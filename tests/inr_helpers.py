@@ -12,7 +12,13 @@ from PIL import Image
 from inrcodec import media
 
 FILE_HEADER_SIZE = 12  # magic, version, chunk count, CRC-32 of the first 8 bytes
-CHUNK_HEADER = struct.Struct("<4sHHQI")  # type, stream, flags, payload length, CRC-32 of payload
+CHUNK_HEADER = struct.Struct("<4sHHQI")  # type, stream, flags, payload length, CRC-32 of those 16 bytes + payload
+
+
+def chunk(kind: bytes, payload: bytes, stream: int = 0, flags: int = 0) -> bytes:
+    """A chunk (header and payload) with a matching CRC, whatever its fields."""
+    fields = struct.pack("<4sHHQ", kind, stream, flags, len(payload))
+    return fields + struct.pack("<I", zlib.crc32(fields + bytes(payload))) + bytes(payload)
 
 
 def smooth(height: int, width: int, channels: int = 3) -> np.ndarray:
@@ -86,8 +92,7 @@ def with_chunk_payload(data: bytes, kind: bytes, edit) -> bytes:
             start = pos + CHUNK_HEADER.size
             payload = edit(bytearray(data[start : start + length]))
             _, sid, flags, _, _ = CHUNK_HEADER.unpack_from(data, pos)
-            header = CHUNK_HEADER.pack(kind, sid, flags, len(payload), zlib.crc32(bytes(payload)))
-            return data[:pos] + header + bytes(payload) + data[start + length :]
+            return data[:pos] + chunk(kind, payload, sid, flags) + data[start + length :]
     raise AssertionError(f"no chunk {kind!r}")
 
 

@@ -16,7 +16,7 @@ from inrcodec.arch import Arch
 from inrcodec.container import KIND_AUDIO, KIND_IMAGE, KIND_VIDEO, Header, Stream
 from inrcodec.errors import InrError
 from inrcodec.grid import all_partitions
-from inr_helpers import CHUNK_HEADER, FILE_HEADER_SIZE, chunks, with_chunk_payload, with_extents, with_version
+from inr_helpers import CHUNK_HEADER, FILE_HEADER_SIZE, chunk, chunks, with_chunk_payload, with_extents, with_version
 
 
 def _stream(kind=KIND_IMAGE, extents=(23, 37), grid=(4, 5), crop=None, channels=3, **header_fields) -> Stream:
@@ -103,7 +103,7 @@ def test_ancillary_chunk_is_skipped(tiny):
     """A chunk whose type starts with a lowercase letter is not critical: readers skip it."""
     data = tiny.data
     payload = b"made by a test"
-    extra = CHUNK_HEADER.pack(b"tEXt", 0, 0, len(payload), zlib.crc32(payload)) + payload
+    extra = chunk(b"tEXt", payload)
     count = struct.unpack_from("<H", data, 6)[0] + 1
     first = data[:6] + struct.pack("<H", count)
     patched = first + struct.pack("<I", zlib.crc32(first)) + data[FILE_HEADER_SIZE:] + extra
@@ -244,12 +244,16 @@ def test_header_crop_box_outside_the_signal(tiny):
 
 
 def test_unknown_critical_chunk(tiny):
-    def rename(data, old, new):
-        pos = next(p for p, k, _ in chunks(data) if k == old)
-        return data[:pos] + new + data[pos + 4 :]
+    def rename(data, old, new, fix_crc):
+        pos, _, length = next(c for c in chunks(data) if c[1] == old)
+        end = pos + CHUNK_HEADER.size + length
+        renamed = chunk(new, data[pos + CHUNK_HEADER.size : end]) if fix_crc else new + data[pos + 4 : end]
+        return data[:pos] + renamed + data[end:]
 
     with pytest.raises(InrError, match="critical chunk"):
-        container.read(rename(tiny.data, b"GLOB", b"GLOX"))
+        container.read(rename(tiny.data, b"GLOB", b"GLOX", fix_crc=True))
+    with pytest.raises(InrError, match="checksum"):  # the chunk CRC covers the chunk type
+        container.read(rename(tiny.data, b"GLOB", b"GLOX", fix_crc=False))
 
 
 # ---------------------------------------------------------------------------- bad payloads behind good checksums

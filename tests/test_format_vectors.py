@@ -132,7 +132,8 @@ def test_ancillary_chunk_is_skipped():
     entry = ENTRIES[0]
     data = (VECTORS / entry["file"]).read_bytes()
     payload = b"a comment"
-    chunk = struct.pack("<4sHHQI", b"tEXt", 7, 3, len(payload), zlib.crc32(payload)) + payload
+    fields = struct.pack("<4sHHQ", b"tEXt", 7, 3, len(payload))
+    chunk = fields + struct.pack("<I", zlib.crc32(fields + payload)) + payload
     first = struct.pack("<4sHH", b"INRC", 1, struct.unpack_from("<H", data, 6)[0] + 1)
     patched = first + struct.pack("<I", zlib.crc32(first)) + data[12:] + chunk
     _, samples = refdecode.decode(patched)
