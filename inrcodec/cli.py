@@ -99,16 +99,20 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the result a
 @click.option("--partitions", metavar="CxR", help="Partition grid, columns x rows [default: about 64 px each].")
 @_device
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and sampling.")
+@click.option("--prior", metavar="NAME|PATH", help="Start from this prior [default: the installed one that fits].")
+@click.option("--no-prior", is_flag=True, help="Start from random initialisation.")
 @_quiet
 @_force
 @_json
-def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force, as_json):
+def encode(src, dst, quality, iterations, partitions, device, seed, prior, no_prior, quiet, force, as_json):
     """Fit a Local-Global INR to the image SRC (PNG, JPEG, TIFF, WebP; 8 or 16 bits; alpha kept)."""
+    if prior and no_prior:
+        raise InrError("--prior and --no-prior exclude each other")
     dst = dst or src.with_suffix(".inr")
     steps = iterations or codec.preset(quality).steps
     with fitting_progress(steps, quiet) as progress:
         r = codec.encode(src, dst, quality=quality, iterations=iterations, partitions=partitions, device=device,
-                         seed=seed, force=force, progress=progress)
+                         seed=seed, force=force, progress=progress, prior=None if no_prior else prior or "auto")
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, "
             f"PSNR {r['psnr']:.2f} dB, {r['encode_seconds']:.1f} s on {r['device']}")
 
@@ -118,14 +122,15 @@ def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force
 @click.option("-o", "--output", "dst", type=click.Path(dir_okay=False, path_type=Path),
               help="Output .png (8 or 16 bits, as the source) or .npy (float32 samples) [default: SRC as .png].")
 @click.option("--box", metavar="x0,y0,x1,y1", help="Render only this region (pixels, end-exclusive).")
+@click.option("--prior", metavar="NAME|PATH", help="The prior the file was made with [default: the installed one].")
 @_device
 @_quiet
 @_force
 @_json
-def decode(src, dst, box, device, quiet, force, as_json):
+def decode(src, dst, box, prior, device, quiet, force, as_json):
     """Render the .inr file SRC to an image."""
     dst = dst or src.with_suffix(".png")
-    r = codec.decode(src, dst, box=box, device=device, force=force)
+    r = codec.decode(src, dst, box=box, device=device, force=force, prior=prior)
     h, w = r["shape"]
     _report(r, as_json, quiet, f"{src} -> {dst}: {w}x{h}, {r['decode_seconds']:.2f} s")
 
@@ -166,3 +171,24 @@ def info(src, as_json):
         f"  {r['bytes_total']} bytes ({r['bytes_global']} global, {r['bytes_local']} local), {r['bpp']:.4f} bpp\n"
         f"  prior: {r['prior']['name'] + ' ' + r['prior']['sha256'][:16] if r['prior'] else 'none'}"
     )
+
+
+@main.group()
+def prior():
+    """The STRAINER priors that encodes start from."""
+
+
+@prior.command("list")
+@_json
+def prior_list(as_json):
+    """List the installed priors."""
+    from . import priors
+
+    rows = [{"name": p.name, "kind": p.kind, "depth": p.arch.depth, "local_width": p.arch.local_width,
+             "global_width": p.arch.global_width, "omega": p.arch.omega, "sha256": p.sha256.hex()}
+            for p in priors.installed()]
+    if as_json:
+        click.echo(json.dumps(rows))
+    for r in [] if as_json else rows:
+        click.echo(f"{r['name']}  {r['kind']}  depth {r['depth']}, local width {r['local_width']}, "
+                   f"global width {r['global_width']}, omega {r['omega']:g}  sha256 {r['sha256'][:16]}")

@@ -8,13 +8,13 @@ from __future__ import annotations
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from . import coding, container, files, media
+from . import coding, container, files, media, priors
 from .arch import Arch
 from .container import Header, Stream
 from .errors import InrError
@@ -96,11 +96,14 @@ def encode(
     seed: int = 0,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    prior: str | None = "auto",
 ) -> dict:
     """Encode the image ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
 
     ``partitions`` is 'CxR' (columns x rows) or a (rows, cols) grid; ``progress`` is called
-    as progress(step, steps, psnr) during fitting.
+    as progress(step, steps, psnr) during fitting. ``prior``: "auto" starts from the installed
+    image prior that fits the quality's network (random init when none does), None from
+    random init, else a prior name or path.
     """
     from .fit import FitSettings, fit
 
@@ -115,18 +118,22 @@ def encode(
     grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
     check_grid(shape, grid)
     arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
+    start_from = priors.for_encode(prior, "image", arch)
     torch_device = pick_device(device)
 
     model = fit(
         samples, grid, arch, FitSettings(steps, seed=seed), torch_device,
-        None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
+        None if progress is None else (lambda step, psnr: progress(step, steps, psnr)), start_from,
     )
     fitted = time.perf_counter()
     header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
-    data = container.write([_quantized_stream(model, header, p.bits)])
+    if start_from is not None:
+        header = replace(header, quant=container.QUANT_RESIDUAL, prior_name=start_from.name,
+                         prior_hash=start_from.sha256)
+    data = container.write([_quantized_stream(model, header, p.bits, start_from)])
     files.write_bytes(dst, data, src, force)
 
-    decoded = _render(_image_stream(data), None, torch_device)
+    decoded = _render(_image_stream(data), None, torch_device, start_from)
     peak = 2**bit_depth - 1
     psnr = media.psnr(media.quantize_samples(samples, bit_depth), media.quantize_samples(decoded, bit_depth), peak)
     return {
@@ -134,12 +141,15 @@ def encode(
         "bit_depth": bit_depth, "partition_grid": list(grid), "quality": quality, "iterations": steps,
         "device": str(torch_device), "bytes": len(data), "bpp": 8 * len(data) / math.prod(shape),
         "psnr": psnr, "fit_seconds": fitted - start, "encode_seconds": time.perf_counter() - start,
+        "prior": start_from.name if start_from else None,
     }
 
 
-def _quantized_stream(model, header: Header, bits: int) -> Stream:
-    global_values = [t.detach().cpu().numpy() for t in model.global_params]
-    local_values = [t.detach().cpu().numpy() for t in model.local_params]  # (G, ...) each
+def _quantized_stream(model, header: Header, bits: int, prior=None) -> Stream:
+    """The coded stream of a fitted model; tensors the prior covers are coded as residuals."""
+    global_refs, local_refs = priors.references(prior, header.arch)
+    global_values = priors.residuals([t.detach().cpu().numpy() for t in model.global_params], global_refs)
+    local_values = priors.residuals([t.detach().cpu().numpy() for t in model.local_params], local_refs)  # (G, ...)
     global_q = [(s, quantize(v, s)) for v in global_values for s in [step_for(v, bits)]]
     local_steps = [step_for(v, bits) for v in local_values]
     per_part = [[quantize(v[g], s) for v, s in zip(local_values, local_steps)] for g in range(len(local_values[0]))]
@@ -151,29 +161,40 @@ def _quantized_stream(model, header: Header, bits: int) -> Stream:
 # ---------------------------------------------------------------------------- decode
 
 
-def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
-    """Samples (float32 in [0, 1]) of ``box`` (relative to the current crop) of an image stream."""
+def _render(stream: Stream, box: Box | None, device, prior=None) -> np.ndarray:
+    """Samples (float32 in [0, 1]) of ``box`` (relative to the current crop) of an image stream.
+
+    ``prior`` (a Prior, name or path) overrides the installed prior the stream names.
+    """
     from .model import LocalGlobalINR
     from .render import render
 
     h = stream.header
     region = _to_original(h, box)
+    if h.quant == container.QUANT_RESIDUAL and not isinstance(prior, priors.Prior):
+        prior = priors.for_stream(h, prior)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
     local_tensors = [np.stack(t) for t in zip(*per_part)]
+    if h.quant == container.QUANT_RESIDUAL:
+        global_refs, local_refs = priors.references(prior, h.arch)
+        global_tensors, local_tensors = priors.add_back(global_tensors, global_refs), priors.add_back(local_tensors, local_refs)
     model = LocalGlobalINR(h.arch, len(positions)).to(device)
     model.load_quantized(global_tensors, local_tensors)
     return render(model, positions, h.extents, h.grid, region, device)
 
 
-def decode_array(src, *, box=None, device: str = "auto") -> np.ndarray:
-    """Decoded samples of an .inr image as float32 (height, width, channels) in [0, 1]."""
+def decode_array(src, *, box=None, device: str = "auto", prior: str | None = None) -> np.ndarray:
+    """Decoded samples of an .inr image as float32 (height, width, channels) in [0, 1].
+
+    ``prior``: name or path of the prior the file was made with (default: the installed one).
+    """
     stream = _image_stream(files.read_bytes(src))
-    return _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+    return _render(stream, _box_arg(box, stream.header.shape), pick_device(device), prior)
 
 
-def decode(src, dst, *, box=None, device: str = "auto", force: bool = False) -> dict:
+def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, prior: str | None = None) -> dict:
     """Decode ``src`` to ``dst``: .png (8 or 16 bits, as the source) or .npy (float32 samples)."""
     start = time.perf_counter()
     suffix = Path(dst).suffix.lower()
@@ -181,7 +202,7 @@ def decode(src, dst, *, box=None, device: str = "auto", force: bool = False) -> 
         raise InrError(f"cannot write {suffix or 'files without a suffix'}: decode writes .png or .npy")
     files.check_output(dst, src, force)
     stream = _image_stream(files.read_bytes(src))
-    samples = _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
+    samples = _render(stream, _box_arg(box, stream.header.shape), pick_device(device), prior)
     if suffix == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, samples, allow_pickle=False)

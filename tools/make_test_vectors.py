@@ -8,7 +8,8 @@ folder) encoded on the CPU with few iterations, so the files are a few KB. For e
 the folder gets NAME.inr, NAME.npy (float32 samples from inrcodec.decode_array) and an entry
 in vectors.json: file, sha256 of the .inr bytes, shape, channels, bit depth, and sha256 of
 the delivered pixels (rint(clip(v, 0, 1) * (2**depth - 1)) as uint8 or little-endian uint16,
-C order, shape (H, W, C)).
+C order, shape (H, W, C)). Vectors made with a prior (quantizer id 2) name it in "prior": a
+copy of the installed prior file that lies in the same folder.
 
 The fitted weights may differ between machines or torch builds, so regenerating can change
 the files and their hashes; the tests only check that the committed vectors stay consistent.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -30,13 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
+from inrcodec import priors  # noqa: E402
 
-# name: (width, height, mode, bit depth, quality, partitions 'CxR')
+# name: (width, height, mode, bit depth, quality, partitions 'CxR', prior: "auto" or None)
 SOURCES = {
-    "gray8_37x23": (37, 23, "L", 8, 0, "3x2"),  # sizes not divisible by the grid
-    "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3"),
-    "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2"),
-    "gray16_20x14": (20, 14, "L", 16, 90, "2x1"),  # quality 90 uses 9-bit symbols: two-byte planes
+    "gray8_37x23": (37, 23, "L", 8, 0, "3x2", None),  # sizes not divisible by the grid
+    "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3", None),
+    "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2", None),
+    "gray16_20x14": (20, 14, "L", 16, 90, "2x1", None),  # quality 90 uses 9-bit symbols: two-byte planes
+    "rgb8_prior_33x26": (33, 26, "RGB", 8, 75, "2x2", "auto"),  # residuals against the default prior
 }
 # name: (source vector, first box, second box), boxes x0,y0,x1,y1 relative to the image cropped
 CROPS = {"rgb8_crop2": ("rgb8_40x30", "5,4,33,27", "3,2,20,15")}
@@ -64,10 +68,10 @@ def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.rint(np.clip(samples, 0, 1) * top).astype("<u1" if bit_depth == 8 else "<u2")
 
 
-def record(out: Path, name: str, bit_depth: int) -> dict:
+def record(out: Path, name: str, bit_depth: int, prior: str | None = None) -> dict:
     inr = out / f"{name}.inr"
     inr.chmod(0o644)  # inrcodec writes through mkstemp, which leaves 0600
-    samples = inrcodec.decode_array(inr, device="cpu")
+    samples = inrcodec.decode_array(inr, device="cpu", prior=prior and str(out / prior))
     np.save(out / f"{name}.npy", samples, allow_pickle=False)
     pixels = np.ascontiguousarray(delivered(samples, bit_depth))
     return {
@@ -78,7 +82,7 @@ def record(out: Path, name: str, bit_depth: int) -> dict:
         "bit_depth": bit_depth,
         "pixels_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
         "samples": f"{name}.npy",
-    }
+    } | ({"prior": prior} if prior else {})
 
 
 def main(argv=None) -> int:
@@ -90,13 +94,17 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     entries, depths = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed, (name, (w, h, mode, depth, quality, parts)) in enumerate(SOURCES.items()):
+        for seed, (name, (w, h, mode, depth, quality, parts, prior)) in enumerate(SOURCES.items()):
             src = Path(tmp) / f"{name}.png"
             save_png(src, synthetic(w, h, len(mode), seed), depth)
             info = inrcodec.encode(src, out / f"{name}.inr", quality=quality, iterations=args.iterations,
-                                   partitions=parts, device="cpu", seed=0, force=True)
+                                   partitions=parts, device="cpu", seed=0, force=True, prior=prior)
             depths[name] = depth
-            entries.append(record(out, name, depth))
+            prior_file = None
+            if info["prior"]:
+                prior_file = f"{info['prior']}{priors.SUFFIX}"
+                shutil.copyfile(priors.INSTALLED / prior_file, out / prior_file)
+            entries.append(record(out, name, depth, prior_file))
             print(f"{name}: {info['bytes']} bytes, {info['psnr']:.1f} dB")
         for name, (source, box1, box2) in CROPS.items():
             middle = Path(tmp) / f"{name}_1.inr"
