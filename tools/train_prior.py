@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Learn a STRAINER image prior for the Local-Global INR and write it as a .prior file.
+"""Learn a STRAINER image prior for the Local-Global INR and write it as a .safetensors prior file.
 
-    python tools/train_prior.py --depth 2 --local-width 20 --global-width 32 -o inrcodec/priors/NAME.prior
-    python tools/train_prior.py --presets            # one prior per preset architecture, into inrcodec/priors/
+    python tools/train_prior.py --depth 2 --local-width 20 --global-width 32   # inrcodec/priors/image-d2-l20-g32.safetensors
+    python tools/train_prior.py --presets            # one prior per preset network, into inrcodec/priors/
+    python tools/train_prior.py ... -o elsewhere.safetensors --wheel scikit_image-0.26.0-....whl
+
+The defaults (2000 steps) are the recipe of the shipped priors: about 6-9 minutes per prior on
+a 2-core CPU (see inrcodec/priors/PROVENANCE.md for each prior's recipe and time).
 
 Training (STRAINER, adapted): every training photo is split into partitions of about 64 px, as
 the encoder does. All partitions of all photos share ONE set of hidden local layers (they see
@@ -174,6 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image wheel")
     args = ap.parse_args(argv)
+    if args.presets and (args.output or args.name):
+        ap.error("--presets names and places its priors itself (inrcodec/priors/)")
     torch.set_num_threads(1)
 
     if args.presets:
