@@ -37,6 +37,12 @@ def _other(prior: priors.Prior) -> priors.Prior:
     return replace(prior, name="other", tensors={k: v + np.float32(0.01) for k, v in prior.tensors.items()})
 
 
+def test_every_preset_network_has_an_installed_prior():
+    """tools/train_prior.py --presets makes them; a preset with a new network needs its own."""
+    for p in codec.PRESETS:
+        assert priors.default_for("image", Arch(2, 3, p.depth, p.local_width, p.global_width)) is not None, p
+
+
 def test_installed_prior_loads_with_its_provenance(prior):
     assert prior.kind == "image"
     meta = json.loads(prior.metadata["training_data"])
