@@ -12,7 +12,7 @@ The JSON maps each covered tensor's name to {"dtype": "F32", "shape": [...], "da
 global_width, omega, sha256, and the training provenance. The SHA-256 is taken over the
 covered tensors' float32 bytes concatenated in canonical order (``covered_tensors``), so it
 names the weights whatever the file's layout; the container stores the same digest.
-format_spec/FORMAT.md, section "Priors", is the normative description.
+format_spec/FORMAT.md, section 14, is the normative description.
 """
 
 from __future__ import annotations
