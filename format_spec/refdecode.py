@@ -6,13 +6,17 @@ every checksum and rule of the spec and renders the crop box of one stream (stre
 told) to float32 samples (crop extents..., channels), in [0, 1] for images and video and in
 [-1, 1] for audio, computing the network in float64.
 
-    python format_spec/refdecode.py FILE.inr [--stream K] [-o out.npy | -o out.png]
+    python format_spec/refdecode.py FILE.inr [--stream K] [--prior PRIOR.safetensors] [-o out.npy | -o out.png]
+
+A stream with quantizer id 2 needs the prior it names (FORMAT.md section 14), given by --prior.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import math
 import struct
 import sys
@@ -101,14 +105,15 @@ def parse_head(payload: bytes) -> dict:
     need(all(1 <= g <= x for g, x in zip(grid, extents)) and math.prod(grid) <= MAX_PARTITIONS, "bad grid")
     need(1 <= depth <= MAX_DEPTH and 1 <= local_width <= MAX_WIDTH and 1 <= global_width <= MAX_WIDTH, "bad network")
     need(math.isfinite(omega) and 0 < omega < 1e4, "bad omega")
-    need((colour, quant, coder) == (0, 1, 1), "unsupported colour/quantizer/coder")
+    need(colour == 0 and quant in (1, 2) and coder == 1, "unsupported colour/quantizer/coder")
     try:
         prior_name = name.decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError("prior name is not UTF-8") from None
+    need(quant == 1 or name_len > 0, "residual weights without a prior name")
     return dict(kind=kind, n=n, channels=channels, bit_depth=bit_depth, rate=rate, extents=extents,
                 crop=tuple(zip(starts, ends)), grid=grid, depth=depth, wl=local_width, wg=global_width,
-                omega=omega, prior_name=prior_name, prior_hash=prior_hash)
+                omega=omega, quant=quant, prior_name=prior_name, prior_hash=prior_hash)
 
 
 def needed_partitions(h: dict) -> list[tuple]:
@@ -202,6 +207,46 @@ def parse_block(h: dict, payload: bytes, params: list) -> list:
     return tensors
 
 
+# ---------------------------------------------------------------- priors (FORMAT.md 14)
+
+def prior_names(d: int) -> tuple[list, list]:
+    """Names of the covered global and hidden local tensors, in digest order."""
+    glob = [f"global.{k}.{t}" for k in range(d) for t in ("weight", "bias")] + ["merge.weight", "merge.bias"]
+    return glob, [f"local.{k}.{t}" for k in range(d) for t in ("weight", "bias")]
+
+
+def read_prior(data: bytes, h: dict) -> tuple[list, list]:
+    """The prior's global tensors and hidden local tensors for header ``h``, digest checked."""
+    (n,) = struct.unpack_from("<Q", data)
+    table = json.loads(data[8 : 8 + n])
+    meta, body = table.pop("__metadata__"), data[8 + n :]
+    signature = (int(meta["naxes"]), int(meta["depth"]), int(meta["local_width"]), int(meta["global_width"]),
+                 float(np.float32(float(meta["omega"]))))
+    need(signature == (h["n"], h["depth"], h["wl"], h["wg"], float(np.float32(h["omega"]))), "prior does not fit")
+    gnames, lnames = prior_names(h["depth"])
+    gshapes, lshapes = tensor_shapes(h)
+    shapes = dict(zip(gnames + lnames, gshapes + lshapes[:-2]))
+    need(sorted(table) == sorted(shapes), "prior holds other tensors")
+    tensors = {}
+    for name, shape in shapes.items():
+        begin, end = table[name]["data_offsets"]
+        need(table[name]["dtype"] == "F32" and tuple(table[name]["shape"]) == shape, f"prior tensor {name} is wrong")
+        need(0 <= begin and end - begin == 4 * math.prod(shape) and end <= len(body), f"prior tensor {name} is misplaced")
+        tensors[name] = np.frombuffer(body, "<f4", math.prod(shape), begin).reshape(shape)
+    digest = hashlib.sha256(b"".join(tensors[k].tobytes() for k in gnames + lnames)).digest()
+    need(digest.hex() == meta["sha256"], "prior file is damaged (digest mismatch)")
+    need(digest == h["prior_hash"], "this is not the prior the file was made with")
+    return [tensors[k] for k in gnames], [tensors[k] for k in lnames]
+
+
+def add_prior(G: list, L: list, prior: tuple | None) -> tuple[list, list]:
+    """Covered tensors: float32(prior + residual); heads unchanged."""
+    if prior is None:
+        return G, L
+    PG, PL = prior
+    return [p + r for p, r in zip(PG, G)], [p + r for p, r in zip(PL, L)] + L[len(PL):]
+
+
 # ---------------------------------------------------------------- rendering (FORMAT.md 8-10)
 
 def network(h: dict, G: list, L: list, lc: np.ndarray, gc: np.ndarray) -> np.ndarray:
@@ -220,11 +265,12 @@ def network(h: dict, G: list, L: list, lc: np.ndarray, gc: np.ndarray) -> np.nda
     return m @ L[-2] + L[-1]
 
 
-def render(h: dict, G: list, params: list, blocks: dict) -> np.ndarray:
+def render(h: dict, G: list, params: list, blocks: dict, prior: tuple | None) -> np.ndarray:
     crop = h["crop"]
     out = np.empty([e - s for s, e in crop] + [h["channels"]], np.float32)
+    G, _ = add_prior(G, [], prior)
     for pos in needed_partitions(h):
-        L = parse_block(h, blocks[pos], params)
+        _, L = add_prior([], parse_block(h, blocks[pos], params), prior)
         lcs, gcs, dst = [], [], []
         for x, g, i, (c0, c1) in zip(h["extents"], h["grid"], pos, crop):
             s, e = bounds(x, g, i)
@@ -241,15 +287,20 @@ def render(h: dict, G: list, params: list, blocks: dict) -> np.ndarray:
     return out
 
 
-def decode(data: bytes, stream: int = 0) -> tuple[dict, np.ndarray]:
-    """(header of a stream, its float32 samples over the crop box); every stream is verified."""
+def decode(data: bytes, stream: int = 0, prior_file: bytes | None = None) -> tuple[dict, np.ndarray]:
+    """(header of a stream, its float32 samples over the crop box); every stream is verified.
+    ``prior_file``: the bytes of the prior a stream with quantizer id 2 needs."""
     chunks = read_chunks(data)
     heads = {sid: parse_head(c[b"HEAD"]) for sid, c in chunks.items()}
     blocks = {sid: parse_index(heads[sid], c[b"PIDX"], c[b"LOCL"]) for sid, c in chunks.items()}
     need(stream in heads, f"no stream {stream}")
     h = heads[stream]
+    prior = None
+    if h["quant"] == 2:
+        need(prior_file is not None, f"the file needs prior {h['prior_name']} (sha256 {h['prior_hash'].hex()[:16]})")
+        prior = read_prior(prior_file, h)
     G, params = parse_global(h, chunks[stream][b"GLOB"])
-    return h, render(h, G, params, blocks[stream])
+    return h, render(h, G, params, blocks[stream], prior)
 
 
 def delivered(samples: np.ndarray, bit_depth: int, kind: int = 1) -> np.ndarray:
@@ -267,9 +318,14 @@ def main(argv=None) -> int:
     ap.add_argument("file")
     ap.add_argument("-o", "--output", help="out.npy (float32 samples) or out.png (8/16-bit images)")
     ap.add_argument("--stream", type=int, default=0, help="which stream to render (default 0)")
+    ap.add_argument("--prior", help="the prior file (.safetensors) a stream with quantizer id 2 needs")
     args = ap.parse_args(argv)
+    prior = None
+    if args.prior:
+        with open(args.prior, "rb") as f:
+            prior = f.read()
     with open(args.file, "rb") as f:
-        header, samples = decode(f.read(), args.stream)
+        header, samples = decode(f.read(), args.stream, prior)
     print(f"{args.file}: crop {header['crop']} of {header['extents']}, {header['channels']} channels, "
           f"{header['bit_depth']}-bit, grid {header['grid']}")
     if args.output and args.output.endswith(".npy"):

@@ -115,16 +115,21 @@ def _quality(r: dict) -> str:
               help="Partition grid: CxR (columns x rows) for images, N for audio, CxRxT (x frames) for video.")
 @_device
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and sampling.")
+@click.option("--prior", metavar="NAME|PATH", help="Start from this prior [default: the installed one that fits].")
+@click.option("--no-prior", is_flag=True, help="Start from random initialisation.")
 @_quiet
 @_force
 @_json
-def encode(src, dst, quality, kbps, iterations, partitions, device, seed, quiet, force, as_json):
+def encode(src, dst, quality, kbps, iterations, partitions, device, seed, prior, no_prior, quiet, force, as_json):
     """Fit a Local-Global INR to SRC: an image (PNG, JPEG, TIFF, WebP), audio (WAV, FLAC, OGG, MP3, M4A, Opus)
     or video (MP4, MKV, WebM, MOV; its audio track kept as a second stream)."""
+    if prior and no_prior:
+        raise InrError("--prior and --no-prior exclude each other")
     dst = dst or src.with_suffix(".inr")
     with fitting_progress(quiet) as progress:
         r = codec.encode(src, dst, quality=quality, kbps=kbps, iterations=iterations, partitions=partitions,
-                         device=device, seed=seed, force=force, progress=progress)
+                         device=device, seed=seed, force=force, progress=progress,
+                         prior=None if no_prior else prior or "auto")
     rate = f"{r['kbps']:.1f} kbps" if "kbps" in r else f"{r['bpp']:.4f} bpp"
     quality_text = ", ".join(f"{s['kind']} {_quality(s)}" for s in r["streams"]) if len(r["streams"]) > 1 else _quality(r)
     _report(r, as_json, quiet, f"{src} -> {dst}: {_size(r)}, {r['bytes']} bytes, {rate}, "
@@ -138,16 +143,17 @@ def encode(src, dst, quality, kbps, iterations, partitions, device, seed, quiet,
                    "(lossless FFV1), .npy, or .wav/.flac for its audio track [default: SRC as .png, .wav or .mp4].")
 @click.option("--box", metavar="x0,y0,x1,y1", help="Images and video: render only this region (pixels, end-exclusive).")
 @click.option("--crf", type=click.IntRange(0, 51), help="MP4 output: H.264 constant rate factor [default: 18].")
+@click.option("--prior", metavar="NAME|PATH", help="The prior the file was made with [default: the installed one].")
 @_device
 @_quiet
 @_force
 @_json
-def decode(src, dst, box, crf, device, quiet, force, as_json):
+def decode(src, dst, box, crf, prior, device, quiet, force, as_json):
     """Render the .inr file SRC to an image, audio or video file."""
     if dst is None:
         kind = codec.info(src)["kind"]
         dst = src.with_suffix({"image": ".png", "audio": ".wav", "video": ".mp4"}[kind])
-    r = codec.decode(src, dst, box=box, device=device, force=force, crf=crf)
+    r = codec.decode(src, dst, box=box, device=device, force=force, crf=crf, prior=prior)
     size = "x".join(map(str, r["shape"][::-1]))  # fastest axis first: WxH, samples, WxHxframes
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['kind']} {size}, {r['decode_seconds']:.2f} s")
 
@@ -214,3 +220,24 @@ def info(src, as_json):
     for n, s in enumerate(r["streams"]):
         lines.append(f"stream {n}: " + _stream_lines(s))
     click.echo("\n".join(lines))
+
+
+@main.group()
+def prior():
+    """The STRAINER priors that encodes start from."""
+
+
+@prior.command("list")
+@_json
+def prior_list(as_json):
+    """List the installed priors."""
+    from . import priors
+
+    rows = [{"name": p.name, "kind": p.kind, "depth": p.arch.depth, "local_width": p.arch.local_width,
+             "global_width": p.arch.global_width, "omega": p.arch.omega, "sha256": p.sha256.hex()}
+            for p in priors.installed()]
+    if as_json:
+        click.echo(json.dumps(rows))
+    for r in [] if as_json else rows:
+        click.echo(f"{r['name']}  {r['kind']}  depth {r['depth']}, local width {r['local_width']}, "
+                   f"global width {r['global_width']}, omega {r['omega']:g}  sha256 {r['sha256'][:16]}")

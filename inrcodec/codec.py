@@ -11,7 +11,7 @@ import torch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from time import perf_counter
@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import coding, container, files, media
+from . import coding, container, files, media, priors
 from .arch import Arch
 from .container import KIND_AUDIO, KIND_IMAGE, KIND_NAMES, KIND_VIDEO, Header, Stream
 from .errors import InrError
@@ -176,12 +176,16 @@ def encode(
     seed: int = 0,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    prior: str | None = "auto",
 ) -> dict:
     """Encode the image, audio or video ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
 
     ``partitions`` is a grid written fastest axis first ('CxR' for an image, 'N' for audio,
     'CxRxT' for video) or a tuple in axis order; ``kbps`` (audio, video) sets the size instead;
     ``progress`` is called as progress(step, steps, psnr) during fitting, steps counting every stream.
+    ``prior``: "auto" starts each stream from the installed prior of its kind that fits the
+    quality's network (random init when none does), None from random init, else a prior name
+    or path.
     """
     from .fit import FitSettings, fit
 
@@ -200,23 +204,29 @@ def encode(
     budgets = [kbps] * len(signals) if kbps is None or len(signals) == 1 else [
         kbps * (1 - MEDIA[signals[0].kind].track_share), kbps * MEDIA[signals[0].kind].track_share]
 
-    streams = []
+    streams, used = [], []
     for n, signal in enumerate(signals):
         arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
         grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
         total = len(signals) * steps
         report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, total, psnr))
-        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report)
+        start_from = priors.for_encode(prior if n == 0 else "auto", KIND_NAMES[signal.kind], arch)
+        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report, start_from)
         full = tuple((0, e) for e in signal.extents)
         header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
-        streams.append(_quantized_stream(model, header, p.bits))
+        if start_from is not None:
+            header = replace(header, quant=container.QUANT_RESIDUAL, prior_name=start_from.name,
+                             prior_hash=start_from.sha256)
+        streams.append(_quantized_stream(model, header, p.bits, start_from))
+        used.append(start_from)
     fitted = perf_counter()
     data = container.write(streams)
     files.write_bytes(dst, data, src, force)
 
     # Each stream's size is that of a file holding it alone (its chunks, their headers, a file header).
-    results = [_stream_result(s, signal, torch_device) | {"bytes": len(container.write([s]))}
-               for s, signal in zip(container.read(data), signals)]
+    results = [_stream_result(s, signal, torch_device, start_from) | {"bytes": len(container.write([s])),
+                                                                      "prior": start_from.name if start_from else None}
+               for s, signal, start_from in zip(container.read(data), signals, used)]
     return results[0] | {
         "input": str(src), "output": str(dst), "quality": quality, "iterations": steps, "device": str(torch_device),
         "bytes": len(data), **_rates(signals[0], len(data)), "fit_seconds": fitted - start,
@@ -235,7 +245,7 @@ def _rates(signal: Signal | Header, size: int) -> dict:
     return out
 
 
-def _stream_result(stream: Stream, signal: Signal, device) -> dict:
+def _stream_result(stream: Stream, signal: Signal, device, prior=None) -> dict:
     """Shape, grid and the quality of the decoded stream against its source (delivered forms)."""
     h = stream.header
     out = {"kind": KIND_NAMES[h.kind], "shape": list(h.shape), "channels": h.channels, "bit_depth": h.bit_depth,
@@ -243,7 +253,7 @@ def _stream_result(stream: Stream, signal: Signal, device) -> dict:
     if h.rate:
         out["rate"] = h.rate
     error = energy = 0.0
-    for start, piece in _slabs(stream, h.crop, device):
+    for start, piece in _slabs(stream, h.crop, device, prior):
         source = signal.samples[start : start + len(piece)]
         ref, dec = (_delivered(h, np.asarray(x, np.float32)).astype(np.float64) for x in (source, piece))
         error += float(np.sum((ref - dec) ** 2))
@@ -257,9 +267,11 @@ def _stream_result(stream: Stream, signal: Signal, device) -> dict:
     return out
 
 
-def _quantized_stream(model, header: Header, bits: int) -> Stream:
-    global_values = [t.detach().cpu().numpy() for t in model.global_params]
-    local_values = [t.detach().cpu().numpy() for t in model.local_params]  # (G, ...) each
+def _quantized_stream(model, header: Header, bits: int, prior=None) -> Stream:
+    """The coded stream of a fitted model; tensors the prior covers are coded as residuals."""
+    global_refs, local_refs = priors.references(prior, header.arch)
+    global_values = priors.residuals([t.detach().cpu().numpy() for t in model.global_params], global_refs)
+    local_values = priors.residuals([t.detach().cpu().numpy() for t in model.local_params], local_refs)  # (G, ...)
     global_q = [(s, quantize(v, s)) for v in global_values for s in [step_for(v, bits)]]
     local_steps = [step_for(v, bits) for v in local_values]
     per_part = [[quantize(v[g], s) for v, s in zip(local_values, local_steps)] for g in range(len(local_values[0]))]
@@ -280,8 +292,11 @@ def _delivered(h: Header, samples: np.ndarray) -> np.ndarray:
     return samples if h.bit_depth == 32 else media.quantize_samples(samples, h.bit_depth)
 
 
-def _slabs(stream: Stream, region: Box, device) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, samples) pieces of ``region`` (original coordinates) along axis 0, start relative to region."""
+def _slabs(stream: Stream, region: Box, device, prior=None) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, samples) pieces of ``region`` (original coordinates) along axis 0, start relative to region.
+
+    ``prior`` (a Prior, name or path) overrides the installed prior a residual stream names.
+    """
     import torch
 
     from .model import LocalGlobalINR
@@ -289,20 +304,25 @@ def _slabs(stream: Stream, region: Box, device) -> Iterator[tuple[int, np.ndarra
 
     h = stream.header
     container.check_decode(h, region)
+    if h.quant == container.QUANT_RESIDUAL and not isinstance(prior, priors.Prior):
+        prior = priors.for_stream(h, prior)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
     local_tensors = [np.stack(t) for t in zip(*per_part)]
+    if h.quant == container.QUANT_RESIDUAL:
+        global_refs, local_refs = priors.references(prior, h.arch)
+        global_tensors, local_tensors = priors.add_back(global_tensors, global_refs), priors.add_back(local_tensors, local_refs)
     model = LocalGlobalINR(h.arch, len(positions), init=False).to(device)
     model.load_quantized(global_tensors, local_tensors)
     values = (lambda y: torch.clamp(y, -1, 1)) if MEDIA[h.kind].signed else image_values
     return render_slabs(model, positions, h.extents, h.grid, region, device, values)
 
 
-def _render(stream: Stream, region: Box, device) -> np.ndarray:
+def _render(stream: Stream, region: Box, device, prior=None) -> np.ndarray:
     h = stream.header
     out = np.empty([e - s for s, e in region] + [h.channels], np.float32)
-    for start, piece in _slabs(stream, region, device):
+    for start, piece in _slabs(stream, region, device, prior):
         out[start : start + len(piece)] = piece
     return out
 
@@ -340,20 +360,22 @@ def _pick(streams: list[Stream], kind: int | None) -> Stream:
     raise InrError(f"the file holds no {KIND_NAMES[kind]} stream (it holds {KIND_NAMES[streams[0].header.kind]})")
 
 
-def decode_array(src, *, box=None, device: str = "auto", kind: str | None = None) -> np.ndarray:
+def decode_array(src, *, box=None, device: str = "auto", kind: str | None = None, prior: str | None = None) -> np.ndarray:
     """Decoded samples of an .inr file as float32 extents + (channels,).
 
     Images and video in [0, 1] ((height, width, C) or (frames, height, width, C)), audio in
-    [-1, 1] ((samples, C)). ``kind`` ('audio') picks a video's audio track.
+    [-1, 1] ((samples, C)). ``kind`` ('audio') picks a video's audio track. ``prior``: name or
+    path of the prior the file was made with (default: the installed one it names).
     """
     wanted = None if kind is None else {v: k for k, v in KIND_NAMES.items()}.get(kind)
     if kind is not None and wanted is None:
         raise InrError(f"kind must be image, audio or video, got {kind!r}")
     stream = _pick(_streams(src)[1], wanted)
-    return _render(stream, _box_region(stream.header, box), pick_device(device))
+    return _render(stream, _box_region(stream.header, box), pick_device(device), prior)
 
 
-def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf: int | None = None) -> dict:
+def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf: int | None = None,
+           prior: str | None = None) -> dict:
     """Decode ``src`` to ``dst``, the format taken from the suffix.
 
     Images: .png (8 or 16 bits, as the source) or .npy. Audio: .wav, .flac or .npy. Video:
@@ -377,16 +399,16 @@ def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf
     if suffix == ".npy":
         with files.writing(dst, src, force) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(*shape, h.channels))
-            for first, piece in _slabs(stream, region, device):
+            for first, piece in _slabs(stream, region, device, prior):
                 out[first : first + len(piece)] = piece
             out.flush()
             del out
     elif h.kind == KIND_IMAGE:
-        files.write_bytes(dst, media.png_bytes(_delivered(h, _render(stream, region, device))), src, force)
+        files.write_bytes(dst, media.png_bytes(_delivered(h, _render(stream, region, device, prior))), src, force)
     elif h.kind == KIND_AUDIO:
         from . import audio
 
-        samples = _delivered(h, _render(stream, region, device))
+        samples = _delivered(h, _render(stream, region, device, prior))
         files.write_bytes(dst, audio.file_bytes(samples, h.rate, suffix), src, force)
     else:
         from . import video
@@ -394,7 +416,7 @@ def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf
         track = next((s for s in streams[1:] if s.header.kind == KIND_AUDIO), None)
         sound = None if track is None else (_delivered(track.header, _render(track, track.header.crop, device)),
                                             track.header.rate)
-        frames = ((_delivered(h, piece) for _, piece in _slabs(stream, region, device)))
+        frames = ((_delivered(h, piece) for _, piece in _slabs(stream, region, device, prior)))
         with files.writing(dst, src, force) as tmp:
             video.write(tmp, suffix, frames, shape[1:], h.rate, sound, crf)
     return {"input": str(src), "output": str(dst), "kind": KIND_NAMES[h.kind], "shape": shape,

@@ -23,6 +23,7 @@ KIND_NAMES = {KIND_IMAGE: "image", KIND_AUDIO: "audio", KIND_VIDEO: "video"}
 KIND_AXES = {KIND_IMAGE: 2, KIND_AUDIO: 1, KIND_VIDEO: 3}
 COLOUR_NONE = 0
 QUANT_UNIFORM = 1
+QUANT_RESIDUAL = 2  # uniform, and the tensors a prior covers are residuals against it
 CODER_ZSTD = 1
 
 # Ranges of header fields (format rules, FORMAT.md section 4).
@@ -192,12 +193,14 @@ def _unpack_header(payload: bytes) -> Header:
         raise InrError("stream header declares an unsupported network size")
     if not (math.isfinite(omega) and 0 < omega < 1e4):
         raise InrError("stream header declares an invalid SIREN frequency")
-    if (colour, quant, coder) != (COLOUR_NONE, QUANT_UNIFORM, CODER_ZSTD):
+    if colour != COLOUR_NONE or quant not in (QUANT_UNIFORM, QUANT_RESIDUAL) or coder != CODER_ZSTD:
         raise InrError(f"unsupported colour/quantizer/coder ids {colour}/{quant}/{coder}")
     try:
         prior_name = name.decode("utf-8")
     except UnicodeDecodeError:
         raise InrError("stream header has a prior name that is not UTF-8") from None
+    if quant == QUANT_RESIDUAL and not prior_name:
+        raise InrError("stream header codes residuals against a prior but names none")
     arch = Arch(n, channels, depth, local_width, global_width, omega)
     return Header(
         kind, channels, bit_depth, tuple(extents), tuple(zip(starts, ends)), tuple(grid), arch,

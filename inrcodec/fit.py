@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -46,13 +46,22 @@ def fit(
     settings: FitSettings,
     device: torch.device,
     progress: Callable[[int, float], None] | None = None,
+    prior=None,
 ) -> LocalGlobalINR:
-    """A model fitted to ``samples`` (extents + (channels,), float32 in [0, 1])."""
+    """A model fitted to ``samples`` (extents + (channels,), float32 in [0, 1]).
+
+    With a ``prior`` (priors.Prior) the tensors it covers start from its weights, and each
+    partition's head from the least-squares fit of the prior's features to a first sample of
+    the signal (STRAINER's heads are signal-specific); otherwise from the seeded SIREN init.
+    """
     extents = samples.shape[:-1]
     positions = all_partitions(grid)
     torch.manual_seed(settings.seed)
     init = torch.Generator().manual_seed(settings.seed)
-    model = LocalGlobalINR(arch, len(positions), init).to(device)
+    model = LocalGlobalINR(arch, len(positions), init)
+    if prior is not None:
+        prior.initialise(model)
+    model = model.to(device)
     rng = torch.Generator(device=device).manual_seed(settings.seed)
 
     spans = [[bounds(e, c, p[a]) for p in positions] for a, (e, c) in enumerate(zip(extents, grid))]
@@ -65,18 +74,24 @@ def fit(
     per_step = settings.batch(device, tile, len(positions))
     report = _Reporter(progress, device)
 
+    def draw(count: int = per_step):
+        u = torch.rand(len(positions), count, len(extents), generator=rng, device=device)
+        offsets = (u * sizes).long()
+        rows = starts + offsets
+        local = (2 * offsets + 1) / sizes - 1
+        glob = (2 * rows + 1) / ext - 1
+        return local.float(), glob.float(), target[(rows * strides).sum(-1)]
+
+    if prior is not None:  # enough samples to determine each head (width + 1 unknowns), within the memory cap
+        enough = replace(settings, fraction=1.0).batch(device, 16 * (arch.local_width + 1), len(positions))
+        solve_heads(model, *draw(max(per_step, enough)))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=device.type == "cuda")
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, settings.steps)))
     )
     for step in range(1, settings.steps + 1):
-        u = torch.rand(len(positions), per_step, len(extents), generator=rng, device=device)
-        offsets = (u * sizes).long()
-        rows = starts + offsets
-        local = (2 * offsets + 1) / sizes - 1
-        glob = (2 * rows + 1) / ext - 1
-        wanted = target[(rows * strides).sum(-1)]
-        loss = torch.mean((model(local.float(), glob.float()) - wanted) ** 2)
+        local, glob, wanted = draw()
+        loss = torch.mean((model(local, glob) - wanted) ** 2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -117,3 +132,15 @@ class _Reporter:
             self.pending[-1][2].synchronize()
         while self.pending:
             self._emit()
+
+
+@torch.no_grad()
+def solve_heads(model: LocalGlobalINR, local: torch.Tensor, glob: torch.Tensor, wanted: torch.Tensor,
+                ridge: float = 1e-3) -> None:
+    """Set every partition's head to the ridge least-squares map from its features to ``wanted``."""
+    features = model.features(local, glob)
+    a = torch.cat([features, torch.ones_like(features[..., :1])], -1)  # (G, T, width + 1)
+    gram = a.transpose(1, 2) @ a + ridge * torch.eye(a.shape[-1], device=a.device)
+    solution = torch.linalg.solve(gram, a.transpose(1, 2) @ wanted)
+    model.local_params[-2].copy_(solution[:, :-1])
+    model.local_params[-1].copy_(solution[:, -1])

@@ -65,6 +65,10 @@ class LocalGlobalINR(nn.Module):
 
     def forward(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
         """Samples (G, T, channels) at coordinates (G, T, naxes) of the partitions ``parts`` (slice or index)."""
+        return _linear(self.features(lc, gc, parts), self.local_params[-2][parts], self.local_params[-1][parts])
+
+    def features(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """The last merge's output (G, T, local width), which the heads map to samples."""
         w, depth = self.arch.omega, self.arch.depth
         gp = list(self.global_params)
         lp = [p[parts] for p in self.local_params]
@@ -75,5 +79,4 @@ class LocalGlobalINR(nn.Module):
             m = torch.sin(w * _linear(torch.cat([l, g], -1), merge_w, merge_b))
             l = torch.sin(w * _linear(m, lp[2 * k], lp[2 * k + 1]))
             g = torch.sin(w * _linear(g, gp[2 * k], gp[2 * k + 1]))
-        m = torch.sin(w * _linear(torch.cat([l, g], -1), merge_w, merge_b))
-        return _linear(m, lp[-2], lp[-1])
+        return torch.sin(w * _linear(torch.cat([l, g], -1), merge_w, merge_b))

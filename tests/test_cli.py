@@ -137,7 +137,7 @@ def test_crop_and_info(work, rgb):
     code, out, err = cli("info", work / "c.inr")
     assert code == 0, err
     assert "image 20x14" in out and f"original {WIDTH}x{HEIGHT}" in out and "crop box 5,4,25,18" in out
-    assert "prior: none" in out
+    assert f"prior: {inrcodec.info(work / 'c.inr')['prior']['name']} " in out
 
 
 def test_console_script_subprocess(work):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import inrcodec
-from inrcodec import container, media
+from inrcodec import container, media, priors
 from inrcodec.errors import InrError
 from inr_helpers import png_ihdr, psnr, smooth, to_uint, write_pillow, write_png
 from conftest import GRID, HEIGHT, WIDTH
@@ -392,7 +392,8 @@ def test_info(rgb):
     assert i["bytes_global"] > 0 and i["bytes_local"] > 0
     assert i["bytes_global"] + i["bytes_local"] < i["bytes_total"]
     assert i["bpp"] == pytest.approx(8 * i["bytes_total"] / (HEIGHT * WIDTH))
-    assert i["prior"] is None
+    prior = priors.find(i["prior"]["name"])  # quality 75 starts from the installed prior
+    assert i["prior"]["sha256"] == prior.sha256.hex()
     (stream,) = container.read(rgb.data)
     assert i["bytes_global"] == len(stream.global_section)
     assert i["bytes_local"] == sum(map(len, stream.blocks.values()))

@@ -65,7 +65,8 @@ def test_file_hash_is_recorded(entry):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_inrcodec_decodes_exactly(entry):
-    samples = inrcodec.decode_array(VECTORS / entry["file"], device="cpu")
+    prior = str(VECTORS / entry["prior"]) if "prior" in entry else None
+    samples = inrcodec.decode_array(VECTORS / entry["file"], device="cpu", prior=prior)
     stored = np.load(VECTORS / entry["samples"])
     assert samples.dtype == stored.dtype == np.float32
     assert samples.shape == tuple(entry["shape"]) + (entry["channels"],)
@@ -80,8 +81,9 @@ def test_inrcodec_decodes_exactly(entry):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_reference_decoder_agrees(entry):
+    prior = (VECTORS / entry["prior"]).read_bytes() if "prior" in entry else None
     data = (VECTORS / entry["file"]).read_bytes()
-    header, samples = refdecode.decode(data)
+    header, samples = refdecode.decode(data, prior_file=prior)
     stored = np.load(VECTORS / entry["samples"])
     assert header["kind"] == KINDS[entry["kind"]]
     assert header["bit_depth"] == entry["bit_depth"] and header["channels"] == entry["channels"]
@@ -89,7 +91,7 @@ def test_reference_decoder_agrees(entry):
     assert hashlib.sha256(recorded.tobytes()).hexdigest() == entry["pixels_sha256"]
     checks = [(header, samples, stored, recorded)]
     if "track" in entry:
-        track_header, track = refdecode.decode(data, 1)
+        track_header, track = refdecode.decode(data, 1, prior)
         stored_track = np.load(VECTORS / entry["track"])
         assert track_header["kind"] == KINDS["audio"]
         checks.append((track_header, track, stored_track, _delivered(stored_track, 16, "audio")))
@@ -140,3 +142,12 @@ def test_ancillary_chunk_is_skipped():
     assert np.max(np.abs(samples - np.load(VECTORS / entry["samples"]))) <= SAMPLE_TOLERANCE
     with pytest.raises(refdecode.FormatError):  # a chunk's CRC is checked even when it is skipped
         refdecode.decode(patched[:-1] + bytes([patched[-1] ^ 1]))
+
+
+def test_reference_decoder_needs_the_right_prior():
+    entry = next(e for e in ENTRIES if "prior" in e)
+    data, prior = (VECTORS / entry["file"]).read_bytes(), (VECTORS / entry["prior"]).read_bytes()
+    with pytest.raises(refdecode.FormatError, match="needs prior"):
+        refdecode.decode(data)
+    with pytest.raises(refdecode.FormatError, match="damaged"):
+        refdecode.decode(data, prior_file=prior[:-1] + bytes([prior[-1] ^ 1]))

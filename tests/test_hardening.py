@@ -176,7 +176,9 @@ def test_extreme_siren_frequency_decodes(tiny, tmp_path, omega):
         struct.pack_into("<f", payload, 45, omega)  # image HEAD: omega at 17 + 14n
         return payload
 
-    path = _write(tmp_path, "omega.inr", with_chunk_payload(tiny.data, b"HEAD", edit))
+    plain = tmp_path / "plain.inr"  # no prior: a prior fixes omega, so an edited omega is refused there
+    inrcodec.encode(tiny.source, plain, quality=0, iterations=2, partitions="2x2", device="cpu", prior=None)
+    path = _write(tmp_path, "omega.inr", with_chunk_payload(plain.read_bytes(), b"HEAD", edit))
     samples = inrcodec.decode_array(path, device="cpu")
     assert samples.shape == tiny.decoded.shape and np.all((samples >= 0) & (samples <= 1))
 

@@ -11,6 +11,8 @@ inrcodec.decode_array), NAME.track.npy for a video's audio track, and an entry i
 vectors.json: file, kind, sha256 of the .inr bytes, shape, channels, bit depth, and sha256 of
 stream 0's delivered samples (FORMAT.md section 10: uint8, little-endian uint16 or int16, C
 order, shape extents + (C,)), as "pixels_sha256" for every kind.
+Vectors made with a prior (quantizer id 2) name it in "prior": a copy of the installed prior
+file that lies in the same folder.
 
 The fitted weights may differ between machines or torch builds, so regenerating can change
 the files and their hashes; the tests only check that the committed vectors stay consistent.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -34,13 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
 from inrcodec import video  # noqa: E402
+from inrcodec import priors  # noqa: E402
 
-# name: (width, height, mode, bit depth, quality, partitions 'CxR')
+# name: (width, height, mode, bit depth, quality, partitions 'CxR', prior: "auto" or None)
 SOURCES = {
-    "gray8_37x23": (37, 23, "L", 8, 0, "3x2"),  # sizes not divisible by the grid
-    "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3"),
-    "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2"),
-    "gray16_20x14": (20, 14, "L", 16, 90, "2x1"),  # quality 90 uses 9-bit symbols: two-byte planes
+    "gray8_37x23": (37, 23, "L", 8, 0, "3x2", None),  # sizes not divisible by the grid
+    "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3", None),
+    "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2", None),
+    "gray16_20x14": (20, 14, "L", 16, 90, "2x1", None),  # quality 90 uses 9-bit symbols: two-byte planes
+    "rgb8_prior_33x26": (33, 26, "RGB", 8, 75, "2x2", "auto"),  # residuals against the default prior
 }
 # name: (source vector, first crop, second crop), crop options relative to the signal cropped
 CROPS = {
@@ -92,11 +97,11 @@ def media_source(folder: Path, name: str) -> Path:
     return folder / "v.mkv"
 
 
-def record(out: Path, name: str, bit_depth: int) -> dict:
+def record(out: Path, name: str, bit_depth: int, prior: str | None = None) -> dict:
     inr = out / f"{name}.inr"
     inr.chmod(0o644)  # inrcodec writes through mkstemp, which leaves 0600
     kind = inrcodec.info(inr)["kind"]
-    samples = inrcodec.decode_array(inr, device="cpu")
+    samples = inrcodec.decode_array(inr, device="cpu", prior=prior and str(out / prior))
     np.save(out / f"{name}.npy", samples, allow_pickle=False)
     pixels = np.ascontiguousarray(delivered(samples, bit_depth, kind))
     entry = {
@@ -108,7 +113,7 @@ def record(out: Path, name: str, bit_depth: int) -> dict:
         "bit_depth": bit_depth,
         "pixels_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
         "samples": f"{name}.npy",
-    }
+    } | ({"prior": prior} if prior else {})
     if len(inrcodec.info(inr)["streams"]) > 1:
         track = inrcodec.decode_array(inr, kind="audio", device="cpu")
         np.save(out / f"{name}.track.npy", track, allow_pickle=False)
@@ -126,13 +131,17 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     entries, depths = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed, (name, (w, h, mode, depth, quality, parts)) in enumerate(SOURCES.items()):
+        for seed, (name, (w, h, mode, depth, quality, parts, prior)) in enumerate(SOURCES.items()):
             src = Path(tmp) / f"{name}.png"
             save_png(src, synthetic(w, h, len(mode), seed), depth)
             info = inrcodec.encode(src, out / f"{name}.inr", quality=quality, iterations=args.iterations,
-                                   partitions=parts, device="cpu", seed=0, force=True)
+                                   partitions=parts, device="cpu", seed=0, force=True, prior=prior)
             depths[name] = depth
-            entries.append(record(out, name, depth))
+            prior_file = None
+            if info["prior"]:
+                prior_file = f"{info['prior']}{priors.SUFFIX}"
+                shutil.copyfile(priors.INSTALLED / prior_file, out / prior_file)
+            entries.append(record(out, name, depth, prior_file))
             print(f"{name}: {info['bytes']} bytes, {info['psnr']:.1f} dB")
         for name, (file, parts) in MEDIA.items():
             src = media_source(Path(tmp), name)
