@@ -168,8 +168,8 @@ def _render(stream: Stream, box: Box | None, device) -> np.ndarray:
 
 
 def decode_array(src, *, box=None, device: str = "auto") -> np.ndarray:
-    """Decoded samples of an .inr image as float32 (height, width, channels) in [0, 1]."""
-    stream = _image_stream(files.read_bytes(src))
+    """Decoded samples of an .inr image (a path, or the file's bytes) as float32 (height, width, channels) in [0, 1]."""
+    stream = _image_stream(src if isinstance(src, bytes) else files.read_bytes(src))
     return _render(stream, _box_arg(box, stream.header.shape), pick_device(device))
 
 
