@@ -94,14 +94,14 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_changed(local, tmp_path):
     shutil.copytree(local[0], src)
     shutil.copytree(local[1], dst)
     before = {n: (dst / inr(n)).stat().st_mtime_ns for n in GOOD}
-    newer = (dst / inr("a.png")).stat().st_mtime_ns + 10**9
-    os.utime(src / "a.png", ns=(newer, newer))  # a.png changed after its output was written
+    older = (src / "a.png").stat().st_mtime_ns - 10**9
+    os.utime(dst / inr("a.png"), ns=(older, older))  # a.png changed after its output was written
     with open(dst / batch.MANIFEST, "a") as f:
         f.write('{"source": "torn')  # what a crash in the middle of a write would leave at worst
     r = batch.run(src, dst, options=OPTIONS)
     assert (r["files"], r["converted"], r["skipped"], r["failed"]) == (5, 1, 3, 1)
     after = {n: (dst / inr(n)).stat().st_mtime_ns for n in GOOD}
-    assert after["a.png"] > newer and all(after[n] == before[n] for n in GOOD[1:])
+    assert after["a.png"] > older + 10**9 and all(after[n] == before[n] for n in GOOD[1:])
     records = manifest(dst)
     assert set(records) == {inr(n) for n in GOOD + [BAD]}
     assert all(records[inr(n)]["status"] == "ok" and records[inr(n)]["psnr"] > 0 for n in GOOD)
@@ -164,9 +164,9 @@ def test_kill_9_mid_run_then_rerun_finishes_the_rest(tmp_path):
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in dst.glob("*.inr") if p.name in first} == first
     records = manifest(dst)
     assert set(records) == {inr(n) for n in names}
-    # a file whose output was written just before the kill may have no record yet: "skipped" then
+    # an output a worker wrote just before the kill may have no record yet: "skipped" then (one per worker at most)
     assert all(r["status"] == "ok" or r["status"] == "skipped" and r["output"] in first for r in records.values())
-    assert sum(r["status"] == "ok" for r in records.values()) >= len(names) - 1
+    assert sum(r["status"] == "ok" for r in records.values()) >= len(names) - 2
     for name in names:
         assert inrcodec.info(dst / inr(name))["shape"] == list(media.load_image(src / name)[0].shape[:2])
 

@@ -80,3 +80,8 @@ def test_a_corrupt_file_is_not_identified(rgb, tmp_path):
 def test_other_formats_still_open(rgb):
     with Image.open(rgb.source) as im:
         assert im.format == "PNG"
+
+
+def test_an_inr_file_is_still_no_source_for_encode(rgb, tmp_path):
+    with pytest.raises(inrcodec.InrError, match="is an .inr file"):
+        inrcodec.encode(rgb.path, tmp_path / "again.inr", device="cpu")
