@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, codec
+from . import __version__, batch as batches, codec
 from .errors import InrError
 
 
@@ -241,3 +241,69 @@ def prior_list(as_json):
     for r in [] if as_json else rows:
         click.echo(f"{r['name']}  {r['kind']}  depth {r['depth']}, local width {r['local_width']}, "
                    f"global width {r['global_width']}, omega {r['omega']:g}  sha256 {r['sha256'][:16]}")
+
+
+@contextlib.contextmanager
+def batch_progress(quiet: bool):
+    """A progress bar on stderr: files done of all, failures so far, ETA."""
+    if quiet:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        bars, failed = [], [0]
+
+        def progress(done, total, record):
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(
+                    length=total, label="batch", file=sys.stderr, show_pos=True, show_eta=True,
+                    item_show_func=lambda _: f"{failed[0]} failed" if failed[0] else None)))
+            if record is not None:
+                failed[0] += record["status"] == "failed"
+                bars[0].update(done - bars[0].pos, current_item=done)
+
+        yield progress
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--decode", is_flag=True, help="Decode the .inr files of SRC instead of encoding its media.")
+@click.option("--to", "decode_to", type=click.Choice(batches.DECODE_TO), help="With --decode: the output format [default: png].")
+@click.option("--quality", type=click.IntRange(0, 100), help=f"As for encode [default: {codec.DEFAULT_QUALITY}].")
+@click.option("--iterations", type=click.IntRange(min=1), help="As for encode.")
+@click.option("--partitions", metavar="CxR", help="As for encode.")
+@click.option("--seed", type=int, help="As for encode [default: 0].")
+@_device
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine; torch threads are split between them.")
+@click.option("--ray", "ray_address", metavar="auto|ADDRESS",
+              help="Run on a Ray cluster instead, one task per file (needs inrcodec[ray]).")
+@click.option("--force", is_flag=True, help="Convert again outputs that are up to date.")
+@_quiet
+@_json
+def batch(src, dst, decode, decode_to, quality, iterations, partitions, seed, device, jobs, ray_address, force,
+          quiet, as_json):
+    """Convert every media file under SRC into DST, mirroring the tree (encode; or --decode .inr files).
+
+    Outputs that exist and are newer than their source are skipped, so a killed batch resumes
+    where it stopped. A failed file does not stop the others; the exit status is 1 when any
+    failed. DST/manifest.jsonl records every file: sizes, rate, PSNR, times or the error.
+    """
+    encoding = {"quality": quality, "iterations": iterations, "partitions": partitions, "seed": seed}
+    given = [f"--{k}" for k, v in encoding.items() if v is not None]
+    if decode and given:
+        raise InrError(f"{', '.join(given)} apply to encoding, not to --decode")
+    if decode_to and not decode:
+        raise InrError("--to applies to --decode")
+    if ray_address is not None and jobs != 1:
+        raise InrError("--jobs applies to this machine; with --ray the cluster's CPUs set the parallelism")
+    options = {"device": device, **{k: v for k, v in encoding.items() if v is not None}}
+    with batch_progress(quiet) as progress:
+        r = batches.run(src, dst, decode_to=(decode_to or "png") if decode else None, options=options, jobs=jobs,
+                        ray=ray_address, force=force, progress=progress)
+    for failure in r["failures"]:
+        click.echo(f"inrcodec: error: {failure['source']}: {failure['error']}", err=True)
+    _report(r, as_json, quiet, f"{r['files']} files: {r['converted']} converted, {r['skipped']} up to date, "
+            f"{r['failed']} failed, {r['seconds']:.1f} s; manifest {r['manifest']}")
+    if r["failed"]:
+        sys.exit(1)

@@ -346,7 +346,8 @@ def _box_region(h: Header, box) -> Box:
 
 
 def _streams(src) -> tuple[bytes, list[Stream]]:
-    data = files.read_bytes(src)
+    """The bytes and streams of an .inr file given by path or as its bytes."""
+    data = src if isinstance(src, bytes) else files.read_bytes(src)
     return data, container.read(data)
 
 

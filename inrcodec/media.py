@@ -52,6 +52,9 @@ def load_image(path) -> tuple[np.ndarray, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(path)
+            if im.format == "INR":  # readable once inrcodec.pillow is imported; not a source
+                im.close()
+                raise InrError(f"{path} is an .inr file, not a source image")
             im.load()
     except FileNotFoundError:
         raise InrError(f"no such file: {path}") from None
