@@ -235,8 +235,7 @@ def codec_version(codec: Codec, options: Options) -> dict:
     if codec.name != "inrcodec":
         return {"format": FORMAT, "measuring": measuring, "anchors": _hash_files([_HERE / "anchors.py"]),
                 "libraries": anchors.versions()}
-    package = [p for p in _HERE.rglob("*") if p.is_file() and p.suffix in (".py", ".png", ".md", ".bin", ".json")
-               and p.name not in _BENCH_SIDE and "__pycache__" not in p.parts]
+    package = [p for p in _HERE.rglob("*") if p.is_file() and p.name not in _BENCH_SIDE and "__pycache__" not in p.parts]
     import torch
 
     from .codec import pick_device

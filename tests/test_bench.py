@@ -219,3 +219,11 @@ def test_bench_refuses_a_folder_without_media(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     r = CliRunner().invoke(main, ["bench", str(tmp_path), "-o", str(tmp_path / "o")])
     assert r.exit_code == 1 and "no image, audio or video files" in r.output
+
+
+def test_bench_reports_progress_on_stderr_and_tables_on_stdout(media_dir, tmp_path):
+    r = CliRunner().invoke(main, ["bench", str(media_dir / "a.png"), "-o", str(tmp_path / "o"), "--codecs", "jpeg",
+                                  "--points", "jpeg=40,80"])
+    assert r.exit_code == 0, r.output
+    assert "| jpeg | quality 80 |" in r.stdout and "bench [" not in r.stdout
+    assert "bench [0/2] jpeg quality 40 a.png" in r.stderr and "bench [2/2] done" in r.stderr
