@@ -391,6 +391,10 @@ def _curve(results: dict, rate: str, quality: str):
     return sorted((r, q) for r, q in zip(results[rate], results[quality]) if r and q is not None and math.isfinite(q))
 
 
+def _ms_ssim_db(value: float) -> float:
+    return -10 * math.log10(max(1 - value, 1e-12))
+
+
 def _safe(fn, *args):
     try:
         return fn(*args)
@@ -422,6 +426,10 @@ def summarize(p: Plan, records: list[dict]) -> dict:
         at = {n: {str(x): _safe(bdrate.quality_at_rate, curves[n], x) for x in FIXED_RATES[kind]} for n in codecs}
         kinds[kind] = {"files": names, "rate": rate, "quality": quality, "codecs": codecs,
                        "bd_rate": bd, "bd_quality": bdq, "quality_at_rate": at}
+        if kind == "image":  # BD-rate on MS-SSIM in dB, -10 log10(1 - MS-SSIM)
+            ms = {n: [(r, _ms_ssim_db(q)) for r, q in _curve(v["results"], rate, "ms-ssim-rgb")] for n, v in codecs.items()}
+            kinds[kind]["bd_rate_ms_ssim"] = {n: {a: _safe(bdrate.bd_rate, ms[a], ms[n]) for a in anchor_names if a != n}
+                                              for n in codecs}
     return {
         "inrcodec": __version__, "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
@@ -458,6 +466,11 @@ def markdown(summary: dict) -> str:
             cells = ["—" if a == name else f"{_fmt(k['bd_rate'][name].get(a), 1, ' %')} ({_fmt(k['bd_quality'][name].get(a), 2)})"
                      for a in anchor_names]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if "bd_rate_ms_ssim" in k:
+            lines += ["", "The same on MS-SSIM (in dB, -10 log10(1 - MS-SSIM)):", "",
+                      "| codec | " + " | ".join(anchor_names) + " |", "|---|" + "---|" * len(anchor_names)]
+            for name, row in k["bd_rate_ms_ssim"].items():
+                lines.append(f"| {name} | " + " | ".join("—" if a == name else _fmt(row.get(a), 1, " %") for a in anchor_names) + " |")
         rates = list(next(iter(k["quality_at_rate"].values())))
         lines += ["", f"{quality} at fixed rates (interpolated in log-rate between measured points; n/a outside them):", "",
                   "| codec | " + " | ".join(f"{x} {rate}" for x in rates) + " |", "|---|" + "---|" * len(rates)]
@@ -496,7 +509,7 @@ def plot(summary: dict, kind: str) -> bytes | None:
             r = c["results"]
             pts = sorted((x, y) for x, y in zip(r[k["rate"]], r.get(measure_name, [])) if x and y is not None)
             if measure_name.startswith("ms-ssim"):
-                pts = [(x, -10 * math.log10(max(1 - y, 1e-12))) for x, y in pts]
+                pts = [(x, _ms_ssim_db(y)) for x, y in pts]
             if pts:
                 ax.plot(*zip(*pts), marker="o", linewidth=2.5 if name == "inrcodec" else 1.2, label=name)
         ax.set_xlabel(k["rate"])
