@@ -60,7 +60,7 @@ def main() -> int:
     bench = [str(Path(sys.executable).with_name("inrcodec")), "bench", str(folder), "-o", str(out), "--device", "cpu",
              *SWEEPS[args.kind], *(["--quick"] if args.quick else []), *args.bench_options]
     shown = "OMP_NUM_THREADS=1 nice inrcodec " + shlex.join(bench[1:]).replace(str(HERE.parent) + "/", "")
-    done = subprocess.run([*bench, "--json", "-q"], stdout=subprocess.PIPE, check=False)
+    done = subprocess.run([*bench, "--json"], stdout=subprocess.PIPE, check=False)
     if done.returncode != 0:
         return done.returncode
     summary = json.loads(done.stdout)
