@@ -164,7 +164,7 @@ def encode_video(name: str, frames: np.ndarray, fps: Fraction, crf: int) -> Code
     t, h, w, _ = frames.shape
     if encoder == "libx265" and min(h, w) < 64:  # this libx265 corrupts memory on some smaller frames
         raise InrError(f"the x265 anchor takes frames of at least 64x64, not {w}x{h}")
-    padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frames
     start = time.perf_counter()
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
