@@ -256,7 +256,7 @@ class Progress:
     """One line on stderr: tasks done, the current task, elapsed time and an ETA.
 
     The ETA weighs each task by its amount of signal (and, for inrcodec, its fitting steps),
-    at the speed measured so far for that codec on tasks that were not cached.
+    at the speed measured so far for that codec; cached tasks cost nothing.
     """
 
     def __init__(self, costs: list[tuple[str, float]], quiet: bool):
@@ -270,6 +270,8 @@ class Progress:
         anchors_seen = [v for n, v in self.speed.items() if n != "inrcodec"]
         fallback = sum(s for s, _ in anchors_seen) / max(sum(c for _, c in anchors_seen), 1)
         for name, cost in self.costs[self.done:]:
+            if cost == 0:  # cached
+                continue
             seconds, measured = self.speed.get(name, (0.0, 0.0))
             if measured == 0 and (name == "inrcodec" or not anchors_seen):
                 return "ETA ?"
@@ -353,12 +355,12 @@ def run(p: Plan, out: Path, quiet: bool = False) -> dict:
     versions = {(c.kind, c.name): codec_version(c, p.options) for c in p.codecs}
     if any(c.name == "inrcodec" for c in p.codecs):
         from . import fit, render  # noqa: F401  (imported before any timing: torch takes seconds to load)
-    progress = Progress([(c.name, _cost(c, s, pt, p.options)) for c, pt, s in tasks], quiet)
+    entries = [cache / f"{cache_key(s, c, pt, versions[(c.kind, c.name)])}.json" for c, pt, s in tasks]
+    progress = Progress([(c.name, 0.0 if e.exists() else _cost(c, s, pt, p.options))
+                         for (c, pt, s), e in zip(tasks, entries)], quiet)
     records = []
     with tempfile.TemporaryDirectory(prefix="inrcodec-bench-") as tmp:
-        for c, point, source in tasks:
-            key = cache_key(source, c, point, versions[(c.kind, c.name)])
-            entry = cache / f"{key}.json"
+        for (c, point, source), entry in zip(tasks, entries):
             if entry.exists():
                 record, seconds = json.loads(entry.read_text()), None
             else:
