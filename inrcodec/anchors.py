@@ -65,8 +65,10 @@ _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
 def pcm16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] to int16, the way FFmpeg scales them (x 32768, clipped)."""
-    return np.clip(np.rint(samples.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
+    """Float samples in [-1, 1] to int16, as inrcodec and FFmpeg deliver them (x 32768, clipped)."""
+    from .audio import delivered
+
+    return delivered(samples, 16)
 
 
 def _audio_frame(samples: np.ndarray, rate: int):

@@ -71,7 +71,7 @@ class Source:
 
     @property
     def seconds(self) -> float:
-        return len(self.reference) / self.rate
+        return float(len(self.reference) / self.rate)
 
 
 def kind_of(path: Path) -> str | None:
@@ -108,7 +108,7 @@ def load_source(path: Path) -> Source:
         samples, rate = anchors.decode_audio(path)
         return Source(path, kind, sha, anchors.pcm16(samples), rate)
     frames, fps = anchors.decode_video(path)
-    return Source(path, kind, sha, frames, fps)
+    return Source(path, kind, sha, frames, fps, native=False)
 
 
 def measure(source: Source, coded: anchors.Coded) -> dict:
@@ -181,18 +181,33 @@ def _deliver_image(samples: np.ndarray) -> np.ndarray:
 
 
 # The kinds inrcodec encodes, each with how its exact decode (.npy float samples) becomes the
-# delivered form. When inrcodec.encode takes audio or video, adding it here is all bench needs:
-#   "audio": lambda samples: anchors.pcm16(samples),   "video": _deliver_image,
-INR_KINDS = {"image": _deliver_image}
+# delivered form; a kind inrcodec learns to encode is one more entry here.
+INR_KINDS = {"image": _deliver_image, "audio": anchors.pcm16, "video": _deliver_image}
+
+
+def _source_file(source: Source, work: Path) -> Path:
+    """The file inrcodec encodes: the source itself, or its reference written losslessly.
+
+    Video is always written again (FFV1 in MKV, video only), so that a clip's audio track does
+    not count in inrcodec's rate when the anchors code the pictures alone.
+    """
+    if source.native:
+        return source.path
+    if source.kind == "image":
+        path = work / "source.png"
+        path.write_bytes(media.png_bytes(source.reference))
+        return path
+    from . import video
+
+    path = work / "source.mkv"
+    video.write(path, ".mkv", [source.reference], source.reference.shape[1:3], source.rate)
+    return path
 
 
 def _inr_encode(source: Source, quality, options: Options, work: Path) -> anchors.Coded:
     from . import codec
 
-    src = source.path
-    if not source.native:
-        src = work / "source.png"
-        src.write_bytes(media.png_bytes(source.reference))
+    src = _source_file(source, work)
     dst, npy = work / "encoded.inr", work / "decoded.npy"
     start = time.perf_counter()
     codec.encode(src, dst, quality=quality, iterations=options.iterations, device=options.device, force=True)
