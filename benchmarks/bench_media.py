@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
-from inrcodec import audio, video  # noqa: E402
+from inrcodec import audio, metrics, video  # noqa: E402
 
 SPEECH = ("The quick brown fox jumps over the lazy dog. A neural network can store a sound, a picture "
           "or a film, and a small part of it can be cut out without decoding the rest. "
@@ -114,7 +114,7 @@ def _aligned_snr(reference: np.ndarray, decoded: np.ndarray, search: int = 3000)
     d = dec[max(0, best) : max(0, best) + len(ref)]
     r = ref[max(0, -best) : max(0, -best) + len(d)]
     r = r[: len(d)]
-    return audio.snr(r, d[: len(r)])
+    return metrics.snr(r, d[: len(r)])
 
 
 def audio_anchor(samples: np.ndarray, rate: int, codec: str, kbps: float) -> dict:

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 import inrcodec
-from inrcodec import codec, container, media, priors
+from inrcodec import codec, container, media, metrics, priors
 from inrcodec.arch import Arch
 from inrcodec.fit import FitSettings, fit
 from inrcodec.grid import auto_grid
@@ -59,7 +59,7 @@ def residual_gain(src: Path, quality: int, steps: int) -> dict:
                                                   prior_hash=prior.sha256), prior)):
         data = container.write([codec._quantized_stream(model, header, p.bits, ref)])
         decoded = codec._render(container.read(data)[0], None, torch.device("cpu"), ref)
-        out[how] = {"bytes": len(data), "psnr": media.psnr(media.quantize_samples(samples, depth),
+        out[how] = {"bytes": len(data), "psnr": metrics.psnr(media.quantize_samples(samples, depth),
                                                             media.quantize_samples(decoded, depth), 2**depth - 1)}
     return out
 

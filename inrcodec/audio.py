@@ -92,10 +92,3 @@ def file_bytes(samples: np.ndarray, rate: float, suffix: str) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, int(round(rate)), subtype=subtype, format=suffix[1:].upper())
     return buffer.getvalue()
-
-
-def snr(reference: np.ndarray, decoded: np.ndarray) -> float:
-    """Signal-to-noise ratio in dB of decoded samples against the reference."""
-    error = np.sum((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2)
-    energy = np.sum(reference.astype(np.float64) ** 2)
-    return float("inf") if error == 0 else float(10 * np.log10(max(energy, 1e-30) / error))

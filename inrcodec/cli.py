@@ -307,3 +307,51 @@ def batch(src, dst, decode, decode_to, quality, iterations, partitions, seed, de
             f"{r['failed']} failed, {r['seconds']:.1f} s; manifest {r['manifest']}")
     if r["failed"]:
         sys.exit(1)
+
+
+def _points(values: tuple[str, ...]) -> dict[str, list]:
+    """--points CODEC=P1,P2,... (repeatable) as {codec: [numbers]}."""
+    chosen = {}
+    for value in values:
+        name, _, numbers = value.partition("=")
+        try:
+            chosen[name.strip()] = [int(x) if float(x).is_integer() else float(x) for x in numbers.split(",")]
+        except ValueError:
+            raise InrError(f"--points takes CODEC=P1,P2,... with numbers, got {value!r}") from None
+        if not name.strip() or not chosen[name.strip()]:
+            raise InrError(f"--points takes CODEC=P1,P2,... with numbers, got {value!r}")
+    return chosen
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
+              show_default=True, help="Folder for the results and the cache of finished points.")
+@click.option("--codecs", metavar="NAMES", help="Comma-separated codecs [default: every codec for the kinds found]: "
+              "inrcodec, jpeg, webp, avif, mp3, opus, aac, x264, x265, av1.")
+@click.option("--points", multiple=True, metavar="CODEC=P1,P2,...",
+              help="A codec's sweep: qualities (inrcodec, jpeg, webp, avif), kbps (mp3, opus, aac) or CRFs (x264, x265, av1).")
+@click.option("--quick", is_flag=True, help="Two points per codec: a smoke run.")
+@click.option("--iterations", type=click.IntRange(min=1), help="inrcodec fitting steps at every point (overrides each quality's own).")
+@_device
+@_quiet
+@_json
+def bench(paths, out, codecs, points, quick, iterations, device, quiet, as_json):
+    """Rate-distortion benchmark of inrcodec and classic codecs over media files or folders.
+
+    Writes per-codec JSON (CompressAI's result shape), results.csv, results.md with Bjøntegaard
+    delta rates, and rd-KIND.png (with matplotlib) into the output folder. Finished points are
+    cached there: rerunning the same command resumes where it stopped.
+    """
+    from . import bench as bench_module
+
+    names = [n.strip() for n in codecs.split(",") if n.strip()] if codecs else None
+    p = bench_module.plan(paths, names, _points(points), quick, bench_module.Options(iterations, device))
+    summary = bench_module.run(p, out, quiet)
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(bench_module.markdown(summary))
+        for note in summary.get("notes", []):
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"results in {out}", err=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anchors, codec, media
+from . import anchors, bdrate, codec, media, metrics
 from .cli import fitting_progress
 
 SAMPLE = Path(__file__).parent / "data" / "chelsea.png"
@@ -30,8 +30,9 @@ def main(out: Path = Path("demo-out")) -> int:
     source = media.quantize_samples(media.load_image(SAMPLE)[0], 8)
     whole = codec.decode_array(full)
     same = np.array_equal(codec.decode_array(face), whole[FACE[1] : FACE[3], FACE[0] : FACE[2]])
-    jpeg = anchors.psnr_at_bpp(anchors.jpeg_curve(source), enc["bpp"])
     h, w = enc["shape"]
+    jpegs = [anchors.encode_image("jpeg", source, q) for q in range(5, 100, 5)]
+    jpeg = bdrate.quality_at_rate([(8 * len(j.data) / (h * w), metrics.psnr(source, j.decoded, 255)) for j in jpegs], enc["bpp"])
     rows = [
         ("source", f"{SAMPLE.name} {w}x{h}", SAMPLE.stat().st_size, ""),
         ("encode", f"{full} ({enc['bpp']:.3f} bpp)", enc["bytes"], f"{enc['encode_seconds']:.1f} s on {enc['device']}"),

@@ -103,9 +103,3 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     im.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def psnr(reference: np.ndarray, decoded: np.ndarray, peak: float) -> float:
-    """PSNR in dB over all samples and channels, on integer (delivered) samples."""
-    mse = np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))

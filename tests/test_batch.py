@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import inrcodec
-from inrcodec import batch, media
+from inrcodec import batch, media, metrics
 from inr_helpers import smooth, to_uint, write_png
 from test_cli import assert_one_line_error, cli, console_script
 
@@ -83,7 +83,7 @@ def test_a_bad_file_is_counted_and_the_rest_converted(local):
         assert r["shape"] == info["shape"] and r["iterations"] == 3
         decoded = media.quantize_samples(inrcodec.decode_array(dst / r["output"], device="cpu"), 8)
         source, _ = media.load_image(src / name)
-        assert r["psnr"] == pytest.approx(media.psnr(media.quantize_samples(source, 8), decoded, 255))
+        assert r["psnr"] == pytest.approx(metrics.psnr(media.quantize_samples(source, 8), decoded, 255))
         assert r["encode_seconds"] > 0 and r["seconds"] >= r["encode_seconds"]
     bad = records[inr(BAD)]
     assert bad["status"] == "failed" and "not a readable image" in bad["error"] and "bytes" not in bad

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 import inrcodec
-from inrcodec import audio, container
+from inrcodec import audio, container, metrics
 from inrcodec.errors import InrError
 from inr_helpers import moving_frames, read_video, to_uint, tones, write_video
 
@@ -85,7 +85,7 @@ def test_audio_decodes_to_16_bit_files_of_exact_length_and_rate(clip, tmp_path, 
 def test_reported_snr_is_that_of_the_decoded_wav(clip, pcm, tmp_path):
     inrcodec.decode(clip.path, tmp_path / "out.wav", device="cpu")
     back, _ = soundfile.read(tmp_path / "out.wav", dtype="int16", always_2d=True)
-    assert clip.result["snr"] == pytest.approx(audio.snr(pcm, back), abs=1e-9)
+    assert clip.result["snr"] == pytest.approx(metrics.snr(pcm, back), abs=1e-9)
 
 
 def test_audio_fits_better_with_more_steps(folder, pcm, tmp_path):
