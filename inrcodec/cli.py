@@ -94,7 +94,10 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the result a
 @click.option("-o", "--output", "dst", type=click.Path(dir_okay=False, path_type=Path),
               help="Output .inr file [default: SRC with suffix .inr].")
 @click.option("--quality", type=click.IntRange(0, 100), default=codec.DEFAULT_QUALITY, show_default=True,
-              help="0-100: higher is better and bigger.")
+              help="0-100: higher is better and bigger. The default encodes a 768x512 photo in about "
+                   "two minutes on two CPU cores; higher qualities fit larger networks and take longer.")
+@click.option("--bpp", type=click.FloatRange(min=0, min_open=True),
+              help="Target rate in bits per pixel of the whole file (overrides --quality).")
 @click.option("--iterations", type=click.IntRange(min=1), help="Fitting steps (overrides the quality's own).")
 @click.option("--partitions", metavar="CxR", help="Partition grid, columns x rows [default: about 64 px each].")
 @_device
@@ -102,12 +105,12 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the result a
 @_quiet
 @_force
 @_json
-def encode(src, dst, quality, iterations, partitions, device, seed, quiet, force, as_json):
+def encode(src, dst, quality, bpp, iterations, partitions, device, seed, quiet, force, as_json):
     """Fit a Local-Global INR to the image SRC (PNG, JPEG, TIFF, WebP; 8 or 16 bits; alpha kept)."""
     dst = dst or src.with_suffix(".inr")
-    steps = iterations or codec.preset(quality).steps
+    steps = iterations or (codec.preset(quality) if bpp is None else codec.preset_for_bpp(bpp)).steps
     with fitting_progress(steps, quiet) as progress:
-        r = codec.encode(src, dst, quality=quality, iterations=iterations, partitions=partitions, device=device,
+        r = codec.encode(src, dst, quality=quality, bpp=bpp, iterations=iterations, partitions=partitions, device=device,
                          seed=seed, force=force, progress=progress)
     _report(r, as_json, quiet, f"{src} -> {dst}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, "
             f"PSNR {r['psnr']:.2f} dB, {r['encode_seconds']:.1f} s on {r['device']}")

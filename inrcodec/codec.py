@@ -19,28 +19,33 @@ from .arch import Arch
 from .container import Header, Stream
 from .errors import InrError
 from .grid import Box, all_partitions, auto_grid, check_grid, parse_box, parse_partitions
-from .quant import quantize, step_for
+from .quant import quantize, steps_for
 
 
 @dataclass(frozen=True)
 class Preset:
     quality: int  # the lowest quality this preset serves
+    partition: int  # target partition size in pixels when --partitions is not given
     local_width: int
     global_width: int
     depth: int
-    bits: int
-    steps: int
-    partition: int = 64  # target partition size in pixels when --partitions is not given
+    steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
 
 
-# Ordered by quality; each preset serves qualities from its own up to the next one's.
+# Ordered by quality; each preset serves qualities from its own up to the next one's, and
+# within it the quantizer's error share alpha falls from ALPHA[0] to ALPHA[1] as quality rises.
+# Chosen from the sweep in benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
 PRESETS = (
-    Preset(0, 8, 16, 2, 6, 400),
-    Preset(25, 12, 24, 2, 7, 600),
-    Preset(50, 16, 32, 2, 7, 800),
-    Preset(75, 20, 32, 2, 8, 1000),
-    Preset(90, 28, 48, 2, 9, 1200),
+    Preset(0, 96, 8, 16, 2, 2000),
+    Preset(20, 96, 12, 16, 2, 2000),
+    Preset(40, 96, 16, 32, 3, 1600),
+    Preset(60, 96, 24, 32, 3, 1200),
+    Preset(80, 64, 24, 32, 3, 1200),
+    Preset(90, 48, 24, 32, 3, 1200),
 )
+ALPHA = (0.6, 0.15)
+TYPICAL_BPP = (0.07, 0.12, 0.42, 0.7, 1.3, 2.5)  # per preset, on corpus photos; --bpp picks by them
+ALPHA_RANGE, RATE_TOLERANCE = (0.005, 200.0), 0.1  # rate control: alphas searched, allowed miss
 DEFAULT_QUALITY = 75
 
 
@@ -48,6 +53,38 @@ def preset(quality: int) -> Preset:
     if not 0 <= quality <= 100:
         raise InrError(f"quality must be between 0 and 100, got {quality}")
     return [p for p in PRESETS if p.quality <= quality][-1]
+
+
+def preset_for_bpp(bpp: float) -> Preset:
+    """The preset whose typical rate (TYPICAL_BPP, at alpha 0.3) is nearest ``bpp`` (in log)."""
+    return min(zip(PRESETS, TYPICAL_BPP), key=lambda pt: abs(math.log(bpp / pt[1])))[0]
+
+
+def _alpha_for_size(coded, target: float, guess: float = 0.3) -> float:
+    """The quantizer share alpha whose file is closest to ``target`` bytes (bisection on log alpha)."""
+    lo, hi = math.log(ALPHA_RANGE[0]), math.log(ALPHA_RANGE[1])
+    best = guess, abs(len(coded(guess)[1]) - target)
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        size = len(coded(math.exp(mid))[1])
+        if abs(size - target) < best[1]:
+            best = math.exp(mid), abs(size - target)
+        if size > target:
+            lo = mid  # too big: quantize coarser
+        else:
+            hi = mid
+        if best[1] < target * RATE_TOLERANCE / 4:
+            break
+    return best[0]
+
+
+def alpha_for(quality: int) -> float:
+    """The quantizer's error share at ``quality``: log-interpolated across the preset's range."""
+    p = preset(quality)
+    later = [q.quality for q in PRESETS if q.quality > p.quality]
+    top = later[0] if later else 101
+    t = (quality - p.quality) / (top - p.quality)
+    return ALPHA[0] * (ALPHA[1] / ALPHA[0]) ** t
 
 
 def pick_device(name: str):
@@ -90,6 +127,7 @@ def encode(
     dst,
     *,
     quality: int = DEFAULT_QUALITY,
+    bpp: float | None = None,
     iterations: int | None = None,
     partitions: str | tuple[int, int] | None = None,
     device: str = "auto",
@@ -99,14 +137,17 @@ def encode(
 ) -> dict:
     """Encode the image ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
 
-    ``partitions`` is 'CxR' (columns x rows) or a (rows, cols) grid; ``progress`` is called
-    as progress(step, steps, psnr) during fitting.
+    ``bpp`` asks for a rate instead of a quality (bits per pixel of the whole file, met within
+    a few percent where the network can reach it). ``partitions`` is 'CxR' (columns x rows)
+    or a (rows, cols) grid; ``progress`` is called as progress(step, steps, psnr) during fitting.
     """
-    from .fit import FitSettings, fit
+    from .fit import FitSettings, finetune_quantized, fit, sensitivities
 
     start = time.perf_counter()
     files.check_output(dst, src, force)
-    p = preset(quality)
+    if bpp is not None and not (math.isfinite(bpp) and bpp > 0):
+        raise InrError(f"bpp must be a positive number, got {bpp}")
+    p = preset(quality) if bpp is None else preset_for_bpp(bpp)
     if iterations is not None and iterations < 1:
         raise InrError(f"iterations must be at least 1, got {iterations}")
     steps = iterations or p.steps
@@ -117,13 +158,27 @@ def encode(
     arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
     torch_device = pick_device(device)
 
+    settings = FitSettings(steps, seed=seed, qat_steps=max(1, steps // 20))
     model = fit(
-        samples, grid, arch, FitSettings(steps, seed=seed), torch_device,
+        samples, grid, arch, settings, torch_device,
         None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
     )
-    fitted = time.perf_counter()
+    mse, sens = sensitivities(model, samples, grid, settings, torch_device)
+    sizes = [t.numel() for t in model.parameters()]
     header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
-    data = container.write([_quantized_stream(model, header, p.bits)])
+
+    def coded(alpha: float) -> tuple[list[float], bytes]:
+        qsteps = steps_for(sizes, sens, mse, alpha)
+        return qsteps, container.write([_quantized_stream(model, header, qsteps)])
+
+    target = None if bpp is None else bpp * math.prod(shape) / 8
+    alpha = alpha_for(quality) if target is None else _alpha_for_size(coded, target)
+    model = finetune_quantized(model, samples, grid, steps_for(sizes, sens, mse, alpha), settings, torch_device)
+    _, data = coded(alpha)
+    if target is not None and abs(len(data) / target - 1) > RATE_TOLERANCE / 2:  # fine-tuning moved the rate
+        alpha = _alpha_for_size(coded, target, alpha)
+        _, data = coded(alpha)
+    fitted = time.perf_counter()
     files.write_bytes(dst, data, src, force)
 
     decoded = _render(_image_stream(data), None, torch_device)
@@ -131,17 +186,18 @@ def encode(
     psnr = media.psnr(media.quantize_samples(samples, bit_depth), media.quantize_samples(decoded, bit_depth), peak)
     return {
         "input": str(src), "output": str(dst), "shape": list(shape), "channels": arch.channels,
-        "bit_depth": bit_depth, "partition_grid": list(grid), "quality": quality, "iterations": steps,
+        "bit_depth": bit_depth, "partition_grid": list(grid), "quality": None if bpp is not None else quality,
+        "target_bpp": bpp, "alpha": alpha, "iterations": steps,
         "device": str(torch_device), "bytes": len(data), "bpp": 8 * len(data) / math.prod(shape),
         "psnr": psnr, "fit_seconds": fitted - start, "encode_seconds": time.perf_counter() - start,
     }
 
 
-def _quantized_stream(model, header: Header, bits: int) -> Stream:
+def _quantized_stream(model, header: Header, qsteps: list[float]) -> Stream:
     global_values = [t.detach().cpu().numpy() for t in model.global_params]
     local_values = [t.detach().cpu().numpy() for t in model.local_params]  # (G, ...) each
-    global_q = [(s, quantize(v, s)) for v in global_values for s in [step_for(v, bits)]]
-    local_steps = [step_for(v, bits) for v in local_values]
+    global_q = [(s, quantize(v, s)) for v, s in zip(global_values, qsteps)]
+    local_steps = qsteps[len(global_values):]
     per_part = [[quantize(v[g], s) for v, s in zip(local_values, local_steps)] for g in range(len(local_values[0]))]
     local_params = coding.local_params_for(per_part, local_steps)
     blocks = {pos: coding.encode_block(q, local_params) for pos, q in zip(all_partitions(header.grid), per_part)}

@@ -23,7 +23,7 @@ KIND_NAMES = {KIND_IMAGE: "image", KIND_AUDIO: "audio", KIND_VIDEO: "video"}
 KIND_AXES = {KIND_IMAGE: 2, KIND_AUDIO: 1, KIND_VIDEO: 3}
 COLOUR_NONE = 0
 QUANT_UNIFORM = 1
-CODER_ZSTD = 1
+CODER_RANS = 2  # class tables in the global section, rANS streams (coding.py, rans.py)
 
 # Ceilings checked before anything is allocated from a header's numbers.
 MAX_SAMPLES = 2**34  # product of the extents times channels
@@ -51,7 +51,7 @@ class Header:
     rate: float = 0.0  # samples per second along axis 0 (audio, video); 0 for images
     colour: int = COLOUR_NONE
     quant: int = QUANT_UNIFORM
-    coder: int = CODER_ZSTD
+    coder: int = CODER_RANS
     prior_name: str = ""
     prior_hash: bytes = bytes(32)
 
@@ -175,7 +175,7 @@ def _unpack_header(payload: bytes) -> Header:
         raise InrError("stream header declares an unsupported network size")
     if not (math.isfinite(omega) and 0 < omega < 1e4):
         raise InrError("stream header declares an invalid SIREN frequency")
-    if (colour, quant, coder) != (COLOUR_NONE, QUANT_UNIFORM, CODER_ZSTD):
+    if (colour, quant, coder) != (COLOUR_NONE, QUANT_UNIFORM, CODER_RANS):
         raise InrError(f"unsupported colour/quantizer/coder ids {colour}/{quant}/{coder}")
     try:
         prior_name = name.decode("utf-8")

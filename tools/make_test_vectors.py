@@ -36,7 +36,7 @@ SOURCES = {
     "gray8_37x23": (37, 23, "L", 8, 0, "3x2"),  # sizes not divisible by the grid
     "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3"),
     "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2"),
-    "gray16_20x14": (20, 14, "L", 16, 90, "2x1"),  # quality 90 uses 9-bit symbols: two-byte planes
+    "gray16_20x14": (20, 14, "L", 16, 90, "2x1"),  # quality 90: the finest steps, the widest class tables
 }
 # name: (source vector, first box, second box), boxes x0,y0,x1,y1 relative to the image cropped
 CROPS = {"rgb8_crop2": ("rgb8_40x30", "5,4,33,27", "3,2,20,15")}
