@@ -193,10 +193,14 @@ class Rans:
 
 
 def model(c: Cursor) -> tuple[float, list]:
+    """Step and class frequencies of one tensor (FORMAT.md 6, class table)."""
     step, n = c.take("fB")
-    freqs = list(c.take(f"{n}H"))
     need(math.isfinite(step) and step > 0, "bad quantizer step")
-    need(1 <= n <= MAX_CLASSES and sum(freqs) == 1 << PREC, "bad class table")
+    need(1 <= n <= MAX_CLASSES, "bad class table")
+    weights = list(c.take(f"{n}B"))
+    need(sum(weights) > 0, "class table without weights")
+    freqs = [max(1, w * 4096 // sum(weights)) if w else 0 for w in weights]
+    freqs[weights.index(max(weights))] += 4096 - sum(freqs)
     return step, freqs
 
 
@@ -210,7 +214,7 @@ def tensors(stream: bytes, shapes: list, models: list) -> list:
 
 def parse_global(h: dict, payload: bytes) -> tuple[list, list]:
     gshapes, lshapes = tensor_shapes(h)
-    bound = (len(gshapes) + len(lshapes)) * (5 + 2 * MAX_CLASSES) + 4 + 6 * sum(math.prod(s) for s in gshapes)
+    bound = (len(gshapes) + len(lshapes)) * (5 + MAX_CLASSES) + 4 + 6 * sum(math.prod(s) for s in gshapes)
     try:
         size = zstandard.frame_content_size(payload)
         need(0 <= size <= bound, "GLOB size impossible")

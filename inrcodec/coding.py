@@ -1,7 +1,7 @@
 """Entropy coding of quantized weights: the payloads of the global section and local blocks.
 
 Global section: one zstd frame (format_spec/FORMAT.md, "Global section") holding
-    for each global tensor, then each local tensor: f32 step, u8 n, n x u16 class frequencies
+    for each global tensor, then each local tensor: f32 step, u8 n, n x u8 class weights
     then one rANS stream (rans.py) of the symbols of every global tensor, in order.
 Local block: one rANS stream of the block's symbols, tensor by tensor, each under the local
 tensor's table from the global section (shared by every partition, so blocks stay
@@ -24,11 +24,11 @@ from .quant import dequantize
 ZSTD_LEVEL = 19
 
 Quantized = tuple[float, np.ndarray]  # (step, integer symbols)
-Model = tuple[float, list[int]]  # (step, class frequencies) of one tensor
+Model = tuple[float, list[int]]  # (step, class weights) of one tensor
 
 
 def _pack_model(step: float, table: list[int]) -> bytes:
-    return struct.pack(f"<fB{len(table)}H", step, len(table), *table)
+    return struct.pack(f"<fB{len(table)}B", step, len(table), *table)
 
 
 def encode_global(arch: Arch, tensors: list[Quantized], local_params: list[Model]) -> bytes:
@@ -52,7 +52,7 @@ def _global_bound(arch: Arch) -> int:
     """The largest decoded global section: widest tables, worst-case bits of every symbol."""
     count = sum(math.prod(s) for _, s in arch.global_tensors())
     n_tensors = len(arch.global_tensors()) + len(arch.local_tensors())
-    return n_tensors * (5 + 2 * rans.MAX_CLASSES) + 4 + 6 * count
+    return n_tensors * (5 + rans.MAX_CLASSES) + 4 + 6 * count
 
 
 def decode_global(arch: Arch, payload: bytes) -> tuple[list[np.ndarray], list[Model]]:
@@ -72,11 +72,11 @@ def decode_global(arch: Arch, payload: bytes) -> tuple[list[np.ndarray], list[Mo
             raise InrError("global section is too short for its architecture")
         step, n = struct.unpack_from("<fB", raw, pos)
         pos += 5
-        if pos + 2 * n > len(raw):
+        if pos + n > len(raw):
             raise InrError("global section is too short for its architecture")
-        table = list(struct.unpack_from(f"<{n}H", raw, pos))
-        pos += 2 * n
-        if not (math.isfinite(step) and step > 0) or not 1 <= n <= rans.MAX_CLASSES or sum(table) != rans.TOTAL:
+        table = list(raw[pos : pos + n])
+        pos += n
+        if not (math.isfinite(step) and step > 0) or not 1 <= n <= rans.MAX_CLASSES or not any(table):
             raise InrError("global section has an invalid quantizer or table")
         models.append((step, table))
     shapes = [s for _, s in arch.global_tensors()]

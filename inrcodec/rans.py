@@ -1,6 +1,6 @@
 """Entropy coding of signed integer symbols: magnitude classes under a static table, rANS.
 
-A symbol ``s`` is coded as its magnitude class (under the tensor's frequency table), then
+A symbol ``s`` is coded as its magnitude class (under the tensor's class table), then
 the offset of ``|s|`` inside the class and the sign, as equiprobable bits. Classes: 0, 1,
 2, 3 alone; from 4 on, half octaves: [4, 6), [6, 8), [8, 12), [12, 16), [16, 24), ... (class
 ``c >= 4`` starts at ``(2 + (c - 4) % 2) * 2^(k - 1)`` with ``k = 2 + (c - 4) // 2`` and holds
@@ -43,27 +43,30 @@ def class_range(c: int) -> tuple[int, int]:
 
 
 def table_for(symbols: np.ndarray) -> list[int]:
-    """Frequencies (summing to TOTAL, every used class >= 1) of the classes of ``symbols``."""
+    """The class table of ``symbols``: a weight 0..255 per class, 0 exactly for unused classes."""
     if symbols.size and int(np.max(np.abs(symbols.astype(np.int64)))) >= 1 << 24:
         raise ValueError("symbols must be below 2^24 in magnitude")
     counts = np.bincount(class_of(np.abs(symbols.astype(np.int64))).ravel(), minlength=1)
     if counts.sum() == 0:
-        return [TOTAL]
-    freq = np.where(counts > 0, np.maximum(1, np.floor(counts * TOTAL / counts.sum() + 0.5)), 0).astype(np.int64)
-    while freq.sum() != TOTAL:  # fix rounding on the classes that can best afford it
-        i = int(np.argmax(freq if freq.sum() > TOTAL else counts))
-        freq[i] += 1 if freq.sum() < TOTAL else -1
-        if freq[i] == 0:
-            raise ValueError("cannot normalize the table")  # not reachable: at most 48 classes
-    return [int(f) for f in freq]
+        return [1]
+    return [int(w) for w in np.where(counts > 0, np.maximum(1, np.rint(255 * counts / counts.max())), 0)]
+
+
+def frequencies(weights: list[int]) -> list[int]:
+    """Class frequencies summing to TOTAL from a table's weights (FORMAT.md 6, exactly)."""
+    total = sum(weights)
+    freq = [0 if w == 0 else max(1, w * TOTAL // total) for w in weights]
+    freq[weights.index(max(weights))] += TOTAL - sum(freq)
+    return freq
 
 
 def _starts(table: list[int]) -> list[int]:
     return [sum(table[:i]) for i in range(len(table))]
 
 
-def _ops(symbols: np.ndarray, table: list[int]) -> list[tuple[int, int]]:
+def _ops(symbols: np.ndarray, weights: list[int]) -> list[tuple[int, int]]:
     """The (start, freq) of every rANS step that codes ``symbols``, in decoding order."""
+    table = frequencies(weights)
     starts = _starts(table)
     ops = []
     s64 = symbols.astype(np.int64).ravel()
@@ -119,7 +122,8 @@ class Decoder:
         self._take(*HALF[b], slot)
         return b
 
-    def symbols(self, count: int, table: list[int]) -> np.ndarray:
+    def symbols(self, count: int, weights: list[int]) -> np.ndarray:
+        table = frequencies(weights)
         starts = _starts(table)
         lookup = np.repeat(np.arange(len(table)), table).tolist()
         out = np.empty(count, np.int64)
