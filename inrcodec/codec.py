@@ -44,7 +44,7 @@ PRESETS = (
     Preset(90, 48, 24, 32, 3, 1200),
 )
 ALPHA = (0.6, 0.15)
-TYPICAL_BPP = (0.07, 0.12, 0.42, 0.7, 1.3, 2.5)  # per preset, on corpus photos; --bpp picks by them
+LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
 ALPHA_RANGE, RATE_TOLERANCE = (0.005, 200.0), 0.1  # rate control: alphas searched, allowed miss
 DEFAULT_QUALITY = 75
 
@@ -56,8 +56,12 @@ def preset(quality: int) -> Preset:
 
 
 def preset_for_bpp(bpp: float) -> Preset:
-    """The preset whose typical rate (TYPICAL_BPP, at alpha 0.3) is nearest ``bpp`` (in log)."""
-    return min(zip(PRESETS, TYPICAL_BPP), key=lambda pt: abs(math.log(bpp / pt[1])))[0]
+    """The largest preset whose rate at its coarsest quantizer (LOWEST_BPP) is at most ``bpp``.
+
+    A smaller network quantized finely beats a larger one quantized coarsely (benchmarks/LEVERS.md).
+    """
+    fits = [p for p, low in zip(PRESETS, LOWEST_BPP) if low <= bpp]
+    return fits[-1] if fits else PRESETS[0]
 
 
 def _alpha_for_size(coded, target: float, guess: float = 0.3) -> float:
