@@ -67,10 +67,10 @@ def preset_for_bpp(bpp: float) -> Preset:
 def _alpha_for_size(coded, target: float, guess: float = 0.3) -> float:
     """The quantizer share alpha whose file is closest to ``target`` bytes (bisection on log alpha)."""
     lo, hi = math.log(ALPHA_RANGE[0]), math.log(ALPHA_RANGE[1])
-    best = guess, abs(len(coded(guess)[1]) - target)
+    best = guess, abs(len(coded(guess)) - target)
     for _ in range(14):
         mid = (lo + hi) / 2
-        size = len(coded(math.exp(mid))[1])
+        size = len(coded(math.exp(mid)))
         if abs(size - target) < best[1]:
             best = math.exp(mid), abs(size - target)
         if size > target:
@@ -154,34 +154,47 @@ def encode(
     p = preset(quality) if bpp is None else preset_for_bpp(bpp)
     if iterations is not None and iterations < 1:
         raise InrError(f"iterations must be at least 1, got {iterations}")
-    steps = iterations or p.steps
     samples, bit_depth = media.load_image(src)
     shape = samples.shape[:2]
-    grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
-    check_grid(shape, grid)
-    arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
     torch_device = pick_device(device)
-
-    settings = FitSettings(steps, seed=seed, qat_steps=max(1, steps // 20))
-    model = fit(
-        samples, grid, arch, settings, torch_device,
-        None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
-    )
-    mse, sens = sensitivities(model, samples, grid, settings, torch_device)
-    sizes = [t.numel() for t in model.parameters()]
-    header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
-
-    def coded(alpha: float) -> tuple[list[float], bytes]:
-        qsteps = steps_for(sizes, sens, mse, alpha)
-        return qsteps, container.write([_quantized_stream(model, header, qsteps)])
-
     target = None if bpp is None else bpp * math.prod(shape) / 8
-    alpha = alpha_for(quality) if target is None else _alpha_for_size(coded, target)
-    model = finetune_quantized(model, samples, grid, steps_for(sizes, sens, mse, alpha), settings, torch_device)
-    _, data = coded(alpha)
-    if target is not None and abs(len(data) / target - 1) > RATE_TOLERANCE / 2:  # fine-tuning moved the rate
-        alpha = _alpha_for_size(coded, target, alpha)
-        _, data = coded(alpha)
+
+    def attempt(p: Preset):
+        """Fit with preset ``p``; the file's bytes at the quality's alpha, or nearest ``target``."""
+        steps = iterations or p.steps
+        grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
+        check_grid(shape, grid)
+        arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
+        settings = FitSettings(steps, seed=seed, qat_steps=max(1, steps // 20))
+        model = fit(
+            samples, grid, arch, settings, torch_device,
+            None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
+        )
+        mse, sens = sensitivities(model, samples, grid, settings, torch_device)
+        sizes = [t.numel() for t in model.parameters()]
+        header = Header(container.KIND_IMAGE, arch.channels, bit_depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
+
+        def coded(alpha: float) -> bytes:
+            return container.write([_quantized_stream(model, header, steps_for(sizes, sens, mse, alpha))])
+
+        alpha = alpha_for(quality) if target is None else _alpha_for_size(coded, target)
+        finetune_quantized(model, samples, grid, steps_for(sizes, sens, mse, alpha), settings, torch_device)
+        data = coded(alpha)
+        if target is not None and abs(len(data) / target - 1) > RATE_TOLERANCE / 2:  # fine-tuning moved the rate
+            alpha = _alpha_for_size(coded, target, alpha)
+            data = coded(alpha)
+        return data, alpha, grid, arch, steps
+
+    index = PRESETS.index(p)
+    data, alpha, grid, arch, steps = attempt(p)
+    if target is not None:  # a rate this network cannot reach: refit with the next preset that way
+        way = 1 if len(data) < target else -1
+        while abs(len(data) / target - 1) > RATE_TOLERANCE and 0 <= index + way < len(PRESETS):
+            index += way
+            again = attempt(PRESETS[index])
+            if abs(len(again[0]) / target - 1) >= abs(len(data) / target - 1):
+                break
+            data, alpha, grid, arch, steps = again
     fitted = time.perf_counter()
     files.write_bytes(dst, data, src, force)
 
