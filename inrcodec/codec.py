@@ -30,18 +30,19 @@ class Preset:
     global_width: int
     depth: int
     steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
+    lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's, and
 # within it the quantizer's error share alpha falls from ALPHA[0] to ALPHA[1] as quality rises.
 # Chosen from the sweep in benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
 PRESETS = (
-    Preset(0, 96, 8, 16, 2, 2000),
-    Preset(20, 96, 12, 16, 2, 2000),
-    Preset(40, 96, 16, 32, 3, 1600),
-    Preset(60, 96, 24, 32, 3, 1200),
-    Preset(80, 64, 24, 32, 3, 1200),
-    Preset(90, 48, 24, 32, 3, 1200),
+    Preset(0, 96, 8, 16, 2, 2000, 3e-3),
+    Preset(20, 96, 12, 16, 2, 2000, 3e-3),
+    Preset(40, 96, 16, 32, 3, 1600, 1.5e-3),
+    Preset(60, 96, 24, 32, 3, 1200, 1.5e-3),
+    Preset(80, 64, 24, 32, 3, 1200, 1.5e-3),
+    Preset(90, 48, 24, 32, 3, 1200, 1.5e-3),
 )
 ALPHA = (0.6, 0.15)
 LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
@@ -165,7 +166,7 @@ def encode(
         grid = parse_partitions(partitions) if isinstance(partitions, str) else tuple(partitions or auto_grid(shape, p.partition))
         check_grid(shape, grid)
         arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
-        settings = FitSettings(steps, seed=seed, qat_steps=max(1, steps // 20))
+        settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20))
         model = fit(
             samples, grid, arch, settings, torch_device,
             None if progress is None else (lambda step, psnr: progress(step, steps, psnr)),
