@@ -40,7 +40,7 @@ from PIL import Image
 import inrcodec
 from inrcodec import container, media
 from inrcodec.errors import InrError
-from inr_helpers import CHUNK_HEADER, FILE_HEADER_SIZE, chunk, smooth, to_uint, write_png
+from inr_helpers import CHUNK_HEADER, FILE_HEADER_SIZE, chunk, moving_frames, smooth, to_uint, tones, write_png, write_video
 
 # Ceilings for fuzzing: far below the defaults, so no input can take long; a file over them
 # is refused with an InrError like any other bad file.
@@ -58,6 +58,17 @@ def image_region(box: str) -> tuple[slice, ...]:
     return slice(y0, y1), slice(x0, x1)
 
 
+def samples_region(span: str) -> tuple[slice, ...]:
+    """The samples of decoded audio that the crop 'A:B' keeps."""
+    a, b = (int(v) for v in span.split(":"))
+    return (slice(a, b),)
+
+
+def video_region(box: str) -> tuple[slice, ...]:
+    """The samples of a decoded video that the crop box 'x0,y0,x1,y1' keeps (every frame)."""
+    return (slice(None), *image_region(box))
+
+
 @dataclass(frozen=True)
 class Sample:
     """A kind of valid file to mutate."""
@@ -65,8 +76,9 @@ class Sample:
     name: str
     make: Callable[[Path], Path]  # writes a small valid file into a folder, returns its path
     suffixes: tuple[str, ...]  # outputs ``inrcodec.decode`` writes for this kind
-    box: str  # a crop box (API/CLI form) inside the sample's shape
-    region: Callable[[str], tuple[slice, ...]] = image_region  # the decoded samples a crop box keeps
+    box: str  # a crop region (API/CLI form) inside the sample's shape, of the option ``crop_by``
+    region: Callable[[str], tuple[slice, ...]] = image_region  # the decoded samples that region keeps
+    crop_by: str = "box"  # the crop option: box (images, video), samples (audio)
 
 
 def _encoded_image(name: str, pixels: np.ndarray, crop: str | None = None, **options) -> Callable[[Path], Path]:
@@ -82,6 +94,27 @@ def _encoded_image(name: str, pixels: np.ndarray, crop: str | None = None, **opt
     return make
 
 
+def _encoded_media(name: str, write: Callable[[Path], Path], **options) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        dst = folder / f"{name}.inr"
+        inrcodec.encode(write(folder), dst, device="cpu", seed=0, iterations=2, **options)
+        return dst
+
+    return make
+
+
+def _wav(folder: Path) -> Path:
+    import soundfile
+
+    soundfile.write(folder / "a.wav", np.rint(tones(300, 2, 8000) * 32767).astype(np.int16), 8000, subtype="PCM_16")
+    return folder / "a.wav"
+
+
+def _video(folder: Path) -> Path:
+    sound = np.rint(tones(800, 1, 4000) * 32767).astype(np.int16)
+    return write_video(folder / "v.mkv", moving_frames(4, 8, 10), 10, sound=(sound, 4000))
+
+
 SAMPLES = [
     Sample("image-rgb8", _encoded_image("rgb8", to_uint(smooth(9, 12, 3)), quality=0, iterations=2, partitions="2x2"),
            (".npy", ".png"), "2,1,9,7"),
@@ -91,6 +124,11 @@ SAMPLES = [
     # a cropped file: crop box inside the original, some partitions absent
     Sample("image-rgba8-cropped", _encoded_image("rgba8", to_uint(smooth(9, 14, 4)), crop="3,2,12,8", quality=0,
                                                  iterations=2, partitions="3x2"), (".npy", ".png"), "1,1,6,4"),
+    Sample("audio-stereo16", _encoded_media("audio", _wav, partitions="3"), (".npy", ".wav"), "40:200",
+           samples_region, "samples"),
+    # two streams: the video and its audio track
+    Sample("video-with-track", _encoded_media("video", _video, partitions="2x2x2"), (".npy", ".mkv"), "2,1,9,7",
+           video_region),
 ]
 
 
@@ -612,7 +650,7 @@ def check(ref: Reference, data: bytes, expect, folder: Path) -> dict:
         elif out.exists():
             raise FuzzFailure(f"decode{suffix} failed but left {out.name}")
     cropped = folder / "cropped.inr"
-    crop_ok = _run(outcomes, "crop", lambda: inrcodec.crop(src, cropped, sample.box)) is not None
+    crop_ok = _run(outcomes, "crop", lambda: inrcodec.crop(src, cropped, **{sample.crop_by: sample.box})) is not None
 
     if src.read_bytes() != data:
         raise FuzzFailure("the input file changed")
@@ -623,8 +661,9 @@ def check(ref: Reference, data: bytes, expect, folder: Path) -> dict:
         samples = np.load(io.BytesIO(decoded[".npy"]), allow_pickle=False)
         if samples.dtype != np.float32 or list(samples.shape) != info["shape"] + [info["channels"]]:
             raise FuzzFailure(f"decoded {samples.dtype} {samples.shape}, info says {info['shape']}")
-        if not (np.all(samples >= 0) and np.all(samples <= 1)):
-            raise FuzzFailure("decoded samples outside [0, 1] or NaN")
+        low = -1 if info["kind"] == "audio" else 0
+        if not (np.all(samples >= low) and np.all(samples <= 1)):
+            raise FuzzFailure(f"decoded samples outside [{low}, 1] or NaN")
         if ".png" in decoded and info["bit_depth"] == 8:
             if not np.array_equal(_png_pixels(decoded[".png"]), media.quantize_samples(samples, 8)):
                 raise FuzzFailure("the PNG is not the delivered form of the samples")
@@ -657,7 +696,7 @@ def check_cli(ref: Reference, data: bytes, folder: Path, api: dict) -> None:
 
     src = folder / "cli-input.inr"
     src.write_bytes(data)
-    runs = {"info": ["info", src], "crop": ["crop", src, "-o", folder / "cli-crop.inr", "--box", ref.sample.box]}
+    runs = {"info": ["info", src], "crop": ["crop", src, "-o", folder / "cli-crop.inr", f"--{ref.sample.crop_by}", ref.sample.box]}
     runs.update({f"decode{s}": ["decode", src, "-o", folder / f"cli{s}", "--device", "cpu"] for s in ref.sample.suffixes})
     for name, args in runs.items():
         result = CliRunner().invoke(main, [str(a) for a in args])

@@ -138,7 +138,7 @@ def test_console_script_on_mutated_files(references, tmp_path):
         src = tmp_path / f"{name}.inr"
         src.write_bytes(data)
         for args in (["info", "--json"], ["decode", "-o", tmp_path / f"{name}.npy", "--device", "cpu"],
-                     ["crop", "-o", tmp_path / f"{name}-crop.inr", "--box", ref.sample.box]):
+                     ["crop", "-o", tmp_path / f"{name}-crop.inr", f"--{ref.sample.crop_by}", ref.sample.box]):
             run = subprocess.run([script, args[0], src, *args[1:]], capture_output=True, text=True, timeout=300)
             if name == "bad":
                 assert_one_line_error(run.returncode, run.stdout, run.stderr)
