@@ -81,6 +81,9 @@ def delivered(samples: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(scaled, -32768, 32767).astype(np.int16)
 
 
+MAX_FILE_RATE = 655350  # the highest sample rate a FLAC header holds (WAV holds more)
+
+
 def file_bytes(samples: np.ndarray, rate: float, suffix: str) -> bytes:
     """A .wav (16-bit PCM, or float for float samples) or .flac (16-bit) file of delivered samples."""
     import soundfile
@@ -89,6 +92,11 @@ def file_bytes(samples: np.ndarray, rate: float, suffix: str) -> bytes:
         samples, subtype = np.rint(np.clip(samples, -1, 1) * 8388607).astype(np.int32) << 8, "PCM_24"
     else:
         subtype = "PCM_16" if samples.dtype == np.int16 else "FLOAT"
+    if not 1 <= round(rate) <= MAX_FILE_RATE:
+        raise InrError(f"a sample rate of {rate:g} Hz cannot be written to {suffix}: decode to .npy")
     buffer = io.BytesIO()
-    soundfile.write(buffer, samples, int(round(rate)), subtype=subtype, format=suffix[1:].upper())
+    try:
+        soundfile.write(buffer, samples, int(round(rate)), subtype=subtype, format=suffix[1:].upper())
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
+        raise InrError(f"cannot write {suffix} ({e})") from None
     return buffer.getvalue()

@@ -393,8 +393,9 @@ def decode(src, dst, *, box=None, device: str = "auto", force: bool = False, crf
     files.check_output(dst, src, force)
     stream = _pick(streams, KIND_AUDIO if suffix in (".wav", ".flac") else None)
     h, device = stream.header, pick_device(device)
-    if h.bit_depth == 32 and h.kind != KIND_AUDIO and suffix != ".npy":
-        raise InrError(f"this {KIND_NAMES[h.kind]} has float samples, which {suffix} cannot hold: decode to .npy")
+    if suffix != ".npy" and (h.bit_depth == 32 and h.kind == KIND_IMAGE or h.bit_depth != 8 and h.kind == KIND_VIDEO):
+        raise InrError(f"this {KIND_NAMES[h.kind]} has {h.bit_depth}-bit samples, which {suffix} cannot hold here: "
+                       f"decode to .npy")
     region = _box_region(h, box)
     shape = [e - s for s, e in region]
     if suffix == ".npy":

@@ -100,7 +100,7 @@ def write(path, suffix: str, slabs: Iterable[np.ndarray], size, rate: float,
             out.mux(video.encode(None))
             if audio is not None:
                 _write_audio(out, audio, samples, int(round(sample_rate)))
-    except av.FFmpegError as e:
+    except (av.FFmpegError, ValueError, OverflowError, ZeroDivisionError) as e:  # e.g. rates no muxer takes
         raise InrError(f"cannot encode {suffix} video ({e})") from None
 
 

@@ -401,3 +401,28 @@ def test_encoding_in_another_process_gives_the_same_bytes(tiny, tmp_path):
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "again.inr").read_bytes() == tiny.data
     assert np.load(tmp_path / "again.npy", allow_pickle=False).tobytes() == tiny.decoded.tobytes()
+
+
+@pytest.mark.parametrize("sample, field, value, output", [
+    ("audio-stereo16", "rate", 1e30, ".wav"),
+    ("audio-stereo16", "rate", 1e-30, ".flac"),
+    ("video-with-track", "rate", 1e-30, ".mkv"),
+    ("video-with-track", "bit_depth", 16, ".mkv"),
+])
+def test_headers_no_output_format_can_hold_are_refused_there(tmp_path, sample, field, value, output):
+    """Found by the fuzzer: such headers crashed the WAV, FLAC and Matroska writers."""
+    make = next(s for s in fuzzing.SAMPLES if s.name == sample).make
+
+    def edit(payload):
+        if field == "rate":
+            struct.pack_into("<d", payload, 4, value)
+        else:
+            payload[3] = value
+        return payload
+
+    path = _write(tmp_path, "edited.inr", with_chunk_payload(make(tmp_path).read_bytes(), b"HEAD", edit))
+    before = listing(tmp_path)
+    with pytest.raises(InrError, match="cannot"):
+        inrcodec.decode(path, tmp_path / f"out{output}", device="cpu")
+    assert listing(tmp_path) == before
+    assert inrcodec.decode_array(path, device="cpu").size  # the samples themselves still decode
