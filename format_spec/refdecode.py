@@ -105,7 +105,7 @@ def parse_head(payload: bytes) -> dict:
     need(all(1 <= g <= x for g, x in zip(grid, extents)) and math.prod(grid) <= MAX_PARTITIONS, "bad grid")
     need(1 <= depth <= MAX_DEPTH and 1 <= local_width <= MAX_WIDTH and 1 <= global_width <= MAX_WIDTH, "bad network")
     need(math.isfinite(omega) and 0 < omega < 1e4, "bad omega")
-    need(colour == 0 and quant in (1, 2) and coder == 1, "unsupported colour/quantizer/coder")
+    need(colour == 0 and quant in (1, 2) and coder == 2, "unsupported colour/quantizer/coder")
     try:
         prior_name = name.decode("utf-8")
     except UnicodeDecodeError:
@@ -152,59 +152,90 @@ def tensor_shapes(h: dict) -> tuple[list, list]:
     return glob, local
 
 
-def unzstd(payload: bytes, size: int) -> bytes:
-    """Exactly one zstd frame declaring exactly ``size`` content bytes."""
-    try:
-        need(zstandard.frame_content_size(payload) == size, "zstd frame declares the wrong size")
-        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=size, allow_extra_data=False)
-    except zstandard.ZstdError as e:
-        raise FormatError(f"bad zstd frame ({e})") from None
-    need(len(raw) == size, "zstd frame decodes to the wrong size")
-    return raw
+PREC, LOW, MAX_CLASSES = 12, 1 << 23, 48
 
 
-def dequantize(raw: bytes, pos: int, shape: tuple, step: float, width: int) -> np.ndarray:
-    count = math.prod(shape)
-    if width == 1:
-        q = np.frombuffer(raw, np.int8, count, pos)
-    else:  # low-byte plane, then high-byte plane
-        lo = np.frombuffer(raw, np.uint8, count, pos).astype(np.uint16)
-        hi = np.frombuffer(raw, np.uint8, count, pos + count).astype(np.uint16)
-        q = (lo | hi << 8).view(np.int16)
-    return (q.astype(np.float32) * np.float32(step)).reshape(shape)
+def class_start_bits(c: int) -> tuple[int, int]:
+    """First magnitude of magnitude class c and its number of offset bits (FORMAT.md 6)."""
+    if c < 4:
+        return c, 0
+    k = 2 + (c - 4) // 2
+    return (2 + (c - 4) % 2) * 2 ** (k - 1), k - 1
 
 
-def quantizer(c: Cursor) -> tuple[float, int]:
-    step, width = c.take("fB")
-    need(width in (1, 2) and 0 < step <= 2**32, "bad quantizer")
-    return step, width
+class Rans:
+    """Byte-wise rANS decoder, 32-bit state (FORMAT.md 6)."""
+
+    def __init__(self, data: bytes):
+        need(len(data) >= 4, "rANS stream shorter than its state")
+        self.data, self.pos, self.x = data, 4, int.from_bytes(data[:4], "little")
+        need(LOW <= self.x < LOW * 256, "rANS stream starts with a bad state")
+
+    def get(self, starts: list, freqs: list) -> int:
+        slot = self.x % (1 << PREC)
+        i = next(i for i, (s, f) in enumerate(zip(starts, freqs)) if s <= slot < s + f)
+        self.x = freqs[i] * (self.x >> PREC) + slot - starts[i]
+        while self.x < LOW:
+            need(self.pos < len(self.data), "rANS stream truncated")
+            self.x = self.x * 256 + self.data[self.pos]
+            self.pos += 1
+        return i
+
+    def bit(self) -> int:
+        return self.get([0, 1 << (PREC - 1)], [1 << (PREC - 1)] * 2)
+
+    def symbols(self, count: int, freqs: list) -> np.ndarray:
+        starts = [sum(freqs[:i]) for i in range(len(freqs))]
+        out = []
+        for _ in range(count):
+            first, bits = class_start_bits(self.get(starts, freqs))
+            m = first
+            for b in range(bits - 1, -1, -1):
+                m += self.bit() << b
+            out.append(-m if m > 0 and self.bit() else m)
+        return np.array(out, dtype=np.int64)
+
+    def end(self) -> None:
+        need(self.pos == len(self.data) and self.x == LOW, "rANS stream does not end cleanly")
+
+
+def model(c: Cursor) -> tuple[float, list]:
+    """Step and class frequencies of one tensor (FORMAT.md 6, class table)."""
+    step, n = c.take("fB")
+    need(0 < step <= 2**32, "bad quantizer step")
+    need(1 <= n <= MAX_CLASSES, "bad class table")
+    weights = list(c.take(f"{n}B"))
+    need(sum(weights) > 0, "class table without weights")
+    freqs = [max(1, w * 4096 // sum(weights)) if w else 0 for w in weights]
+    freqs[weights.index(max(weights))] += 4096 - sum(freqs)
+    return step, freqs
+
+
+def tensors(stream: bytes, shapes: list, models: list) -> list:
+    r = Rans(stream)
+    out = [(r.symbols(math.prod(shape), freqs).astype(np.float32) * np.float32(step)).reshape(shape)
+           for shape, (step, freqs) in zip(shapes, models)]
+    r.end()
+    return out
 
 
 def parse_global(h: dict, payload: bytes) -> tuple[list, list]:
     gshapes, lshapes = tensor_shapes(h)
+    bound = (len(gshapes) + len(lshapes)) * (5 + MAX_CLASSES) + 4 + 6 * sum(math.prod(s) for s in gshapes)
     try:
         size = zstandard.frame_content_size(payload)
+        need(0 <= size <= bound, "GLOB size impossible")
+        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=size, allow_extra_data=False)
     except zstandard.ZstdError as e:
         raise FormatError(f"bad zstd frame ({e})") from None
-    need(0 <= size <= sum(5 + 2 * math.prod(s) for s in gshapes) + 5 * len(lshapes), "GLOB size impossible")
-    raw = unzstd(payload, size)
-    c, tensors = Cursor(raw, "GLOB"), []
-    for shape in gshapes:
-        step, width = quantizer(c)
-        tensors.append(dequantize(c.raw(math.prod(shape) * width), 0, shape, step, width))
-    params = [quantizer(c) for _ in lshapes]
-    c.end()
-    return tensors, params
+    need(len(raw) == size, "zstd frame decodes to the wrong size")
+    c = Cursor(raw, "GLOB")
+    models = [model(c) for _ in gshapes + lshapes]
+    return tensors(raw[c.pos :], gshapes, models[: len(gshapes)]), models[len(gshapes) :]
 
 
 def parse_block(h: dict, payload: bytes, params: list) -> list:
-    _, lshapes = tensor_shapes(h)
-    raw = unzstd(payload, sum(math.prod(s) * w for s, (_, w) in zip(lshapes, params)))
-    tensors, pos = [], 0
-    for shape, (step, width) in zip(lshapes, params):
-        tensors.append(dequantize(raw, pos, shape, step, width))
-        pos += math.prod(shape) * width
-    return tensors
+    return tensors(payload, tensor_shapes(h)[1], params)
 
 
 # ---------------------------------------------------------------- priors (FORMAT.md 14)

@@ -107,12 +107,16 @@ def _quality(r: dict) -> str:
 @click.option("-o", "--output", "dst", type=click.Path(dir_okay=False, path_type=Path),
               help="Output .inr file [default: SRC with suffix .inr].")
 @click.option("--quality", type=click.IntRange(0, 100), default=codec.DEFAULT_QUALITY, show_default=True,
-              help="0-100: higher is better and bigger.")
+              help="0-100: higher is better and bigger. The default encodes a 768x512 photo in about "
+                   "two minutes on two CPU cores; higher qualities fit larger networks and take longer.")
+@click.option("--bpp", type=click.FloatRange(min=0, min_open=True),
+              help="Images: target rate in bits per pixel of the whole file (overrides --quality).")
 @click.option("--kbps", type=click.FloatRange(min=0, min_open=True),
               help="Audio and video: size the file for this bitrate (kilobits per second) instead.")
 @click.option("--iterations", type=click.IntRange(min=1), help="Fitting steps (overrides the quality's own).")
 @click.option("--partitions", metavar="GRID",
-              help="Partition grid: CxR (columns x rows) for images, N for audio, CxRxT (x frames) for video.")
+              help="Partition grid: CxR (columns x rows) for images [default: about 96 px each; 64 px from "
+                   "quality 80, 48 px from 90], N for audio, CxRxT (x frames) for video.")
 @_device
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and sampling.")
 @click.option("--prior", metavar="NAME|PATH", help="Start from this prior [default: the installed one that fits].")
@@ -120,14 +124,14 @@ def _quality(r: dict) -> str:
 @_quiet
 @_force
 @_json
-def encode(src, dst, quality, kbps, iterations, partitions, device, seed, prior, no_prior, quiet, force, as_json):
+def encode(src, dst, quality, bpp, kbps, iterations, partitions, device, seed, prior, no_prior, quiet, force, as_json):
     """Fit a Local-Global INR to SRC: an image (PNG, JPEG, TIFF, WebP), audio (WAV, FLAC, OGG, MP3, M4A, Opus)
     or video (MP4, MKV, WebM, MOV; its audio track kept as a second stream)."""
     if prior and no_prior:
         raise InrError("--prior and --no-prior exclude each other")
     dst = dst or src.with_suffix(".inr")
     with fitting_progress(quiet) as progress:
-        r = codec.encode(src, dst, quality=quality, kbps=kbps, iterations=iterations, partitions=partitions,
+        r = codec.encode(src, dst, quality=quality, bpp=bpp, kbps=kbps, iterations=iterations, partitions=partitions,
                          device=device, seed=seed, force=force, progress=progress,
                          prior=None if no_prior else prior or "auto")
     rate = f"{r['kbps']:.1f} kbps" if "kbps" in r else f"{r['bpp']:.4f} bpp"

@@ -24,27 +24,34 @@ from .arch import Arch
 from .container import KIND_AUDIO, KIND_IMAGE, KIND_NAMES, KIND_VIDEO, Header, Stream
 from .errors import InrError
 from .grid import Box, all_partitions, auto_grid, check_grid, parse_box, parse_partitions
-from .quant import quantize, step_for
+from .quant import quantize, steps_for
 
 
 @dataclass(frozen=True)
 class Preset:
     quality: int  # the lowest quality this preset serves
+    partition: int  # image partition size in pixels when --partitions is not given
     local_width: int
     global_width: int
     depth: int
-    bits: int
-    steps: int
+    steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
+    lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
 
 
-# Ordered by quality; each preset serves qualities from its own up to the next one's.
+# Ordered by quality; each preset serves qualities from its own up to the next one's, and
+# within it the quantizer's error share alpha falls from ALPHA[0] to ALPHA[1] as quality rises.
+# Chosen from the sweep in benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
 PRESETS = (
-    Preset(0, 8, 16, 2, 6, 400),
-    Preset(25, 12, 24, 2, 7, 600),
-    Preset(50, 16, 32, 2, 7, 800),
-    Preset(75, 20, 32, 2, 8, 1000),
-    Preset(90, 28, 48, 2, 9, 1200),
+    Preset(0, 96, 8, 16, 2, 2000, 3e-3),
+    Preset(20, 96, 12, 16, 2, 2000, 3e-3),
+    Preset(40, 96, 16, 32, 3, 1600, 1.5e-3),
+    Preset(60, 96, 24, 32, 3, 1200, 1.5e-3),
+    Preset(80, 64, 24, 32, 3, 1200, 1.5e-3),
+    Preset(90, 48, 24, 32, 3, 1200, 1.5e-3),
 )
+ALPHA = (0.6, 0.15)
+LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
+ALPHA_RANGE, RATE_TOLERANCE = (1e-4, 200.0), 0.1  # rate control: alphas searched, allowed miss
 DEFAULT_QUALITY = 75
 
 
@@ -56,7 +63,7 @@ class Medium:
     Medium's settings, so the prior of the signal's kind is picked where FitSettings is built.
     """
 
-    partition: tuple[int, ...]  # default partition size in samples per axis (no --partitions, no --kbps)
+    partition: tuple[int, ...]  # default partition size per axis (no --partitions, no --kbps; images: the preset's)
     outputs: tuple[str, ...]  # decode output suffixes
     inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
@@ -64,7 +71,7 @@ class Medium:
 
 
 MEDIA = {
-    KIND_IMAGE: Medium((64, 64), (".png", ".npy")),
+    KIND_IMAGE: Medium((96, 96), (".png", ".npy")),  # the preset's partition size rules for images
     KIND_AUDIO: Medium((1024,), (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
     KIND_VIDEO: Medium((16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
@@ -90,6 +97,42 @@ def preset(quality: int) -> Preset:
     if not 0 <= quality <= 100:
         raise InrError(f"quality must be between 0 and 100, got {quality}")
     return [p for p in PRESETS if p.quality <= quality][-1]
+
+
+def preset_for_bpp(bpp: float) -> Preset:
+    """The largest preset whose rate at its coarsest quantizer (LOWEST_BPP) is at most ``bpp``.
+
+    A smaller network quantized finely beats a larger one quantized coarsely (benchmarks/LEVERS.md).
+    """
+    fits = [p for p, low in zip(PRESETS, LOWEST_BPP) if low <= bpp]
+    return fits[-1] if fits else PRESETS[0]
+
+
+def _alpha_for_size(size: Callable[[float], int], target: float, guess: float = 0.3) -> float:
+    """The quantizer share alpha whose ``size(alpha)`` is closest to ``target`` bytes (bisection on log alpha)."""
+    lo, hi = math.log(ALPHA_RANGE[0]), math.log(ALPHA_RANGE[1])
+    best = guess, abs(size(guess) - target)
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        got = size(math.exp(mid))
+        if abs(got - target) < best[1]:
+            best = math.exp(mid), abs(got - target)
+        if got > target:
+            lo = mid  # too big: quantize coarser
+        else:
+            hi = mid
+        if best[1] < target * RATE_TOLERANCE / 4:
+            break
+    return best[0]
+
+
+def alpha_for(quality: int) -> float:
+    """The quantizer's error share at ``quality``: log-interpolated across the preset's range."""
+    p = preset(quality)
+    later = [q.quality for q in PRESETS if q.quality > p.quality]
+    top = later[0] if later else 101
+    t = (quality - p.quality) / (top - p.quality)
+    return ALPHA[0] * (ALPHA[1] / ALPHA[0]) ** t
 
 
 def pick_device(name: str):
@@ -125,9 +168,10 @@ def read_source(src) -> list[Signal]:
     return [Signal(KIND_IMAGE, samples, bit_depth)]
 
 
-def _grid_for_budget(signal: Signal, arch: Arch, bits: int, budget: float) -> tuple[int, ...]:
-    """A partition grid whose stream should take about ``budget`` bytes (measured ratio, see benchmarks/)."""
-    per_param = bits / 8 * BYTES_PER_SYMBOL_BYTE
+def _grid_for_budget(signal: Signal, arch: Arch, budget: float) -> tuple[int, ...]:
+    """A partition grid whose stream should take about ``budget`` bytes at a middling quantizer
+    (the quantizer is then set to meet the budget, _alpha_for_size)."""
+    per_param = BYTES_PER_WEIGHT
     glob = sum(math.prod(s) for _, s in arch.global_tensors())
     local = sum(math.prod(s) for _, s in arch.local_tensors())
     per_partition = local * per_param + 2 * arch.naxes + 12 + BLOCK_OVERHEAD
@@ -137,17 +181,19 @@ def _grid_for_budget(signal: Signal, arch: Arch, bits: int, budget: float) -> tu
     return tuple(max(1, min(e, round(e / (b * scale)))) for e, b in zip(signal.extents, base))
 
 
-# Size model for --kbps: stored bytes per byte of raw symbols after zstd, and fixed costs.
-BYTES_PER_SYMBOL_BYTE = 0.98  # measured on music and speech at 64 kbps: zstd barely shrinks 8-bit symbols
-BLOCK_OVERHEAD = 9  # zstd frame header and block header of a local block
-STREAM_OVERHEAD = 160  # four chunk headers, stream header, global quantizers
+# Size model for --kbps: stored bytes per weight (class tables and rANS), and fixed costs.
+BYTES_PER_WEIGHT = 0.5  # rough, from image streams at the default alpha (not calibrated on audio)
+BLOCK_OVERHEAD = 4  # the rANS state that ends a local block
+STREAM_OVERHEAD = 300  # four chunk headers, stream header, global steps and class tables
 
 
-def _grid(signal: Signal, partitions, arch: Arch, bits: int, kbps: float | None) -> tuple[int, ...]:
+def _grid(signal: Signal, partitions, arch: Arch, kbps: float | None, partition: int) -> tuple[int, ...]:
     if partitions is not None:
         grid = parse_partitions(partitions, len(signal.extents)) if isinstance(partitions, str) else tuple(partitions)
     elif kbps is not None:
-        grid = _grid_for_budget(signal, arch, bits, kbps * 125 * signal.extents[0] / signal.rate)
+        grid = _grid_for_budget(signal, arch, kbps * 125 * signal.extents[0] / signal.rate)
+    elif signal.kind == KIND_IMAGE:
+        grid = auto_grid(signal.extents, (partition, partition))
     else:
         grid = auto_grid(signal.extents, MEDIA[signal.kind].partition)
     check_grid(signal.extents, grid)
@@ -169,6 +215,7 @@ def encode(
     dst,
     *,
     quality: int = DEFAULT_QUALITY,
+    bpp: float | None = None,
     iterations: int | None = None,
     partitions: str | tuple[int, ...] | None = None,
     kbps: float | None = None,
@@ -181,57 +228,114 @@ def encode(
     """Encode the image, audio or video ``src`` to the .inr file ``dst``; returns sizes, rate, quality, times.
 
     ``partitions`` is a grid written fastest axis first ('CxR' for an image, 'N' for audio,
-    'CxRxT' for video) or a tuple in axis order; ``kbps`` (audio, video) sets the size instead;
+    'CxRxT' for video) or a tuple in axis order; ``bpp`` (images) and ``kbps`` (audio, video)
+    ask for a size instead of a quality, met within a few percent where the network can reach it;
     ``progress`` is called as progress(step, steps, psnr) during fitting, steps counting every stream.
     ``prior``: "auto" starts each stream from the installed prior of its kind that fits the
     quality's network (random init when none does), None from random init, else a prior name
     or path.
     """
-    from .fit import FitSettings, fit
-
     start = perf_counter()
     files.check_output(dst, src, force)
     p = preset(quality)
     if iterations is not None and iterations < 1:
         raise InrError(f"iterations must be at least 1, got {iterations}")
-    if kbps is not None and not (math.isfinite(kbps) and kbps > 0):
-        raise InrError(f"kbps must be a positive number, got {kbps}")
-    steps = iterations or p.steps
+    for name, value in (("kbps", kbps), ("bpp", bpp)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InrError(f"{name} must be a positive number, got {value}")
     torch_device = pick_device(device)
     signals = read_source(src)
     if kbps is not None and signals[0].kind == KIND_IMAGE:
-        raise InrError("--kbps applies to audio and video; use --quality for images")
+        raise InrError("--kbps applies to audio and video; use --quality or --bpp for images")
+    if bpp is not None and signals[0].kind != KIND_IMAGE:
+        raise InrError("--bpp applies to images; use --kbps for audio and video")
+    if bpp is not None:
+        p = preset_for_bpp(bpp)
+    steps = iterations or p.steps
     budgets = [kbps] * len(signals) if kbps is None or len(signals) == 1 else [
         kbps * (1 - MEDIA[signals[0].kind].track_share), kbps * MEDIA[signals[0].kind].track_share]
 
-    streams, used = [], []
+    streams, used, alphas = [], [], []
     for n, signal in enumerate(signals):
-        arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
-        grid = _grid(signal, partitions if n == 0 else None, arch, p.bits, budgets[n])
         total = len(signals) * steps
         report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, total, psnr))
-        start_from = priors.for_encode(prior if n == 0 else "auto", KIND_NAMES[signal.kind], arch)
-        model = fit(_fit_values(signal), grid, arch, FitSettings(steps, seed=seed), torch_device, report, start_from)
-        full = tuple((0, e) for e in signal.extents)
-        header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
-        if start_from is not None:
-            header = replace(header, quant=container.QUANT_RESIDUAL, prior_name=start_from.name,
-                             prior_hash=start_from.sha256)
-        streams.append(_quantized_stream(model, header, p.bits, start_from))
+        target = (bpp * math.prod(signal.extents) / 8 if bpp is not None
+                  else None if budgets[n] is None else budgets[n] * 125 * signal.extents[0] / signal.rate)
+        job = dict(partitions=partitions if n == 0 else None, kbps=budgets[n], target=target, quality=quality,
+                   iterations=iterations, seed=seed, device=torch_device, progress=report,
+                   prior=prior if n == 0 else "auto")
+        stream, start_from, alpha = _encode_signal(signal, p, **job)
+        if bpp is not None:  # a rate this network cannot reach: refit with the next preset that way
+            index, way = PRESETS.index(p), 1 if stream.size < target else -1
+            while abs(stream.size / target - 1) > RATE_TOLERANCE and 0 <= index + way < len(PRESETS):
+                index += way
+                again = _encode_signal(signal, PRESETS[index], **job)
+                if abs(again[0].size / target - 1) >= abs(stream.size / target - 1):
+                    break
+                (stream, start_from, alpha), p = again, PRESETS[index]
+        streams.append(stream.stream)
         used.append(start_from)
+        alphas.append(alpha)
     fitted = perf_counter()
     data = container.write(streams)
     files.write_bytes(dst, data, src, force)
 
     # Each stream's size is that of a file holding it alone (its chunks, their headers, a file header).
     results = [_stream_result(s, signal, torch_device, start_from) | {"bytes": len(container.write([s])),
-                                                                      "prior": start_from.name if start_from else None}
-               for s, signal, start_from in zip(container.read(data), signals, used)]
+                                                                      "prior": start_from.name if start_from else None,
+                                                                      "alpha": alpha}
+               for s, signal, start_from, alpha in zip(container.read(data), signals, used, alphas)]
     return results[0] | {
-        "input": str(src), "output": str(dst), "quality": quality, "iterations": steps, "device": str(torch_device),
-        "bytes": len(data), **_rates(signals[0], len(data)), "fit_seconds": fitted - start,
-        "encode_seconds": perf_counter() - start, "streams": results,
+        "input": str(src), "output": str(dst), "quality": None if bpp is not None else quality, "target_bpp": bpp,
+        "iterations": iterations or p.steps, "device": str(torch_device), "bytes": len(data),
+        **_rates(signals[0], len(data)), "fit_seconds": fitted - start, "encode_seconds": perf_counter() - start,
+        "streams": results,
     }
+
+
+@dataclass
+class _Coded:
+    stream: Stream
+    size: int  # bytes of a file holding this stream alone
+
+
+def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quality, iterations, seed, device,
+                   progress, prior) -> tuple[_Coded, object, float]:
+    """Fit ``signal`` with preset ``p`` and quantize it: at the quality's alpha, or the alpha whose
+    file is nearest ``target`` bytes. Returns the coded stream, the prior used and the alpha."""
+    from .fit import FitSettings, finetune_quantized, fit, sensitivities
+
+    steps = iterations or p.steps
+    arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
+    grid = _grid(signal, partitions, arch, kbps, p.partition)
+    start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
+    values = _fit_values(signal)
+    settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20))
+    model = fit(values, grid, arch, settings, device, progress, start_from)
+    mse, sens = sensitivities(model, values, grid, settings, device)
+    sizes = [t.numel() for t in model.parameters()]
+    full = tuple((0, e) for e in signal.extents)
+    header = Header(signal.kind, arch.channels, signal.bit_depth, signal.extents, full, grid, arch, signal.rate)
+    if start_from is not None:
+        header = replace(header, quant=container.QUANT_RESIDUAL, prior_name=start_from.name,
+                         prior_hash=start_from.sha256)
+
+    def coded(alpha: float) -> _Coded:
+        stream = _quantized_stream(model, header, steps_for(sizes, sens, mse, alpha), start_from)
+        return _Coded(stream, len(container.write([stream])))
+
+    def size_of(alpha: float) -> int:
+        return coded(alpha).size
+
+    alpha = alpha_for(quality) if target is None else _alpha_for_size(size_of, target)
+    global_refs, local_refs = priors.references(start_from, arch)
+    finetune_quantized(model, values, grid, steps_for(sizes, sens, mse, alpha), settings, device,
+                       refs=global_refs + local_refs)
+    out = coded(alpha)
+    if target is not None and abs(out.size / target - 1) > RATE_TOLERANCE / 2:  # fine-tuning moved the rate
+        alpha = _alpha_for_size(size_of, target, alpha)
+        out = coded(alpha)
+    return out, start_from, alpha
 
 
 def _rates(signal: Signal | Header, size: int) -> dict:
@@ -267,13 +371,14 @@ def _stream_result(stream: Stream, signal: Signal, device, prior=None) -> dict:
     return out
 
 
-def _quantized_stream(model, header: Header, bits: int, prior=None) -> Stream:
-    """The coded stream of a fitted model; tensors the prior covers are coded as residuals."""
+def _quantized_stream(model, header: Header, qsteps: list[float], prior=None) -> Stream:
+    """The coded stream of a fitted model at per-tensor steps ``qsteps`` (model.parameters() order);
+    tensors the prior covers are coded as residuals."""
     global_refs, local_refs = priors.references(prior, header.arch)
     global_values = priors.residuals([t.detach().cpu().numpy() for t in model.global_params], global_refs)
     local_values = priors.residuals([t.detach().cpu().numpy() for t in model.local_params], local_refs)  # (G, ...)
-    global_q = [(s, quantize(v, s)) for v in global_values for s in [step_for(v, bits)]]
-    local_steps = [step_for(v, bits) for v in local_values]
+    global_q = [(s, quantize(v, s)) for v, s in zip(global_values, qsteps)]
+    local_steps = qsteps[len(global_values):]
     per_part = [[quantize(v[g], s) for v, s in zip(local_values, local_steps)] for g in range(len(local_values[0]))]
     local_params = coding.local_params_for(per_part, local_steps)
     blocks = {pos: coding.encode_block(q, local_params) for pos, q in zip(all_partitions(header.grid), per_part)}

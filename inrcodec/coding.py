@@ -1,12 +1,11 @@
 """Entropy coding of quantized weights: the payloads of the global section and local blocks.
 
-Global section, before zstd (format_spec/FORMAT.md, "Global section"):
-    for each global tensor: f32 step, u8 width, symbols
-    for each local tensor:  f32 step, u8 width          (shared by every partition)
-Local block, before zstd: for each local tensor, its symbols.
-Symbols are signed integers of ``width`` bytes (1 or 2); two-byte symbols are stored as a
-plane of low bytes followed by a plane of high bytes. Each payload is one zstd frame that
-declares its decompressed size, which must equal the size the architecture implies.
+Global section: one zstd frame (format_spec/FORMAT.md, "Global section") holding
+    for each global tensor, then each local tensor: f32 step, u8 n, n x u8 class weights
+    then one rANS stream (rans.py) of the symbols of every global tensor, in order.
+Local block: one rANS stream of the block's symbols, tensor by tensor, each under the local
+tensor's table from the global section (shared by every partition, so blocks stay
+independent and a crop copies them byte for byte).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import struct
 import numpy as np
 import zstandard
 
+from . import rans
 from .arch import Arch
 from .errors import InrError
 from .quant import dequantize
@@ -24,115 +24,81 @@ from .quant import dequantize
 ZSTD_LEVEL = 19
 
 Quantized = tuple[float, np.ndarray]  # (step, integer symbols)
+Model = tuple[float, list[int]]  # (step, class weights) of one tensor
 
 
-def _width(symbols: np.ndarray) -> int:
-    if symbols.size == 0 or (symbols.min() >= -128 and symbols.max() <= 127):
-        return 1
-    if symbols.min() >= -32768 and symbols.max() <= 32767:
-        return 2
-    raise ValueError("symbols do not fit 16 bits")
+def _pack_model(step: float, table: list[int]) -> bytes:
+    return struct.pack(f"<fB{len(table)}B", step, len(table), *table)
 
 
-def _pack_symbols(symbols: np.ndarray, width: int) -> bytes:
-    if width == 1:
-        return symbols.astype(np.int8).tobytes()
-    u = symbols.astype(np.int16).view(np.uint16).ravel()
-    return (u & 0xFF).astype(np.uint8).tobytes() + (u >> 8).astype(np.uint8).tobytes()
+def encode_global(arch: Arch, tensors: list[Quantized], local_params: list[Model]) -> bytes:
+    tables = [rans.table_for(symbols) for _, symbols in tensors]
+    head = [_pack_model(step, t) for (step, _), t in zip(tensors, tables)]
+    head += [_pack_model(step, t) for step, t in local_params]
+    stream = rans.encode([(symbols, t) for (_, symbols), t in zip(tensors, tables)])
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False).compress(b"".join(head) + stream)
 
 
-def _unpack_symbols(raw: bytes, pos: int, count: int, width: int) -> np.ndarray:
-    if width == 1:
-        return np.frombuffer(raw, np.int8, count, offset=pos).astype(np.int32)
-    lo = np.frombuffer(raw, np.uint8, count, offset=pos).astype(np.uint16)
-    hi = np.frombuffer(raw, np.uint8, count, offset=pos + count).astype(np.uint16)
-    return (lo | (hi << 8)).view(np.int16).astype(np.int32)
+def local_params_for(blocks: list[list[np.ndarray]], steps: list[float]) -> list[Model]:
+    """(step, table) of each local tensor, the table fitted to every partition's symbols pooled."""
+    return [(s, rans.table_for(np.concatenate([b[i].ravel() for b in blocks]))) for i, s in enumerate(steps)]
 
 
-def _compress(raw: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False).compress(raw)
-
-
-def _decompress(payload: bytes, expected: int, what: str) -> bytes:
-    """One zstd frame of exactly ``expected`` bytes, never allocating more."""
-    try:
-        declared = zstandard.frame_content_size(payload)
-        if declared != expected:
-            raise InrError(f"{what} declares {declared} decoded bytes, expected {expected}")
-        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=expected, allow_extra_data=False)
-    except zstandard.ZstdError as e:
-        raise InrError(f"{what} is corrupt ({e})") from None
-    if len(raw) != expected:
-        raise InrError(f"{what} decodes to the wrong size")
-    return raw
-
-
-def encode_global(arch: Arch, tensors: list[Quantized], local_params: list[tuple[float, int]]) -> bytes:
-    out = []
-    for step, symbols in tensors:
-        width = _width(symbols)
-        out += [struct.pack("<fB", step, width), _pack_symbols(symbols, width)]
-    out += [struct.pack("<fB", step, width) for step, width in local_params]
-    return _compress(b"".join(out))
-
-
-def local_params_for(blocks: list[list[np.ndarray]], steps: list[float]) -> list[tuple[float, int]]:
-    """(step, width) of each local tensor, the width fitting every partition's symbols."""
-    return [(s, max(_width(b[i]) for b in blocks)) for i, s in enumerate(steps)]
-
-
-def encode_block(symbols: list[np.ndarray], local_params: list[tuple[float, int]]) -> bytes:
-    return _compress(b"".join(_pack_symbols(s, w) for s, (_, w) in zip(symbols, local_params)))
+def encode_block(symbols: list[np.ndarray], local_params: list[Model]) -> bytes:
+    return rans.encode([(s, t) for s, (_, t) in zip(symbols, local_params)])
 
 
 MAX_STEP = 2.0**32  # keeps every weight, and so every value the network computes, finite in float32
 
 
-def _check_params(step: float, width: int, what: str):
-    if width not in (1, 2) or not 0 < step <= MAX_STEP:
-        raise InrError(f"{what} has an invalid quantizer (step {step}, width {width})")
+def _global_bound(arch: Arch) -> int:
+    """The largest decoded global section: widest tables, worst-case bits of every symbol."""
+    count = sum(math.prod(s) for _, s in arch.global_tensors())
+    n_tensors = len(arch.global_tensors()) + len(arch.local_tensors())
+    return n_tensors * (5 + rans.MAX_CLASSES) + 4 + 6 * count
 
 
-def decode_global(arch: Arch, payload: bytes) -> tuple[list[np.ndarray], list[tuple[float, int]]]:
-    """Dequantized global tensors and the (step, width) of each local tensor."""
-    # The size depends on the widths, which are inside; bound it by the widest case, then walk.
-    shapes = [s for _, s in arch.global_tensors()]
-    n_local = len(arch.local_tensors())
-    largest = sum(5 + 2 * math.prod(s) for s in shapes) + 5 * n_local
+def decode_global(arch: Arch, payload: bytes) -> tuple[list[np.ndarray], list[Model]]:
+    """Dequantized global tensors and the (step, table) of each local tensor."""
     try:
         declared = zstandard.frame_content_size(payload)
+        if not 0 <= declared <= _global_bound(arch):
+            raise InrError("global section declares an impossible size")
+        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=declared, allow_extra_data=False)
     except zstandard.ZstdError as e:
         raise InrError(f"global section is corrupt ({e})") from None
-    if not 0 <= declared <= largest:
-        raise InrError("global section declares an impossible size")
-    raw = _decompress(payload, declared, "global section")
-    tensors, pos = [], 0
-    for shape in shapes:
+    if len(raw) != declared:
+        raise InrError("global section decodes to the wrong size")
+    models, pos = [], 0
+    for _ in range(len(arch.global_tensors()) + len(arch.local_tensors())):
         if pos + 5 > len(raw):
             raise InrError("global section is too short for its architecture")
-        step, width = struct.unpack_from("<fB", raw, pos)
-        _check_params(step, width, "global section")
-        count = math.prod(shape)
+        step, n = struct.unpack_from("<fB", raw, pos)
         pos += 5
-        if pos + count * width > len(raw):
+        if pos + n > len(raw):
             raise InrError("global section is too short for its architecture")
-        tensors.append(dequantize(_unpack_symbols(raw, pos, count, width), step).reshape(shape))
-        pos += count * width
-    if pos + 5 * n_local != len(raw):
-        raise InrError("global section does not match its architecture")
-    local_params = [struct.unpack_from("<fB", raw, pos + 5 * i) for i in range(n_local)]
-    for step, width in local_params:
-        _check_params(step, width, "global section")
-    return tensors, local_params
+        table = list(raw[pos : pos + n])
+        pos += n
+        if not 0 < step <= MAX_STEP or not 1 <= n <= rans.MAX_CLASSES or not any(table):
+            raise InrError("global section has an invalid quantizer or table")
+        models.append((step, table))
+    shapes = [s for _, s in arch.global_tensors()]
+    parts = _decode_stream(raw[pos:], shapes, models[: len(shapes)], "global section")
+    return [dequantize(q, step).reshape(s) for q, s, (step, _) in zip(parts, shapes, models)], models[len(shapes) :]
 
 
-def decode_block(arch: Arch, payload: bytes, local_params, what: str = "local block") -> list[np.ndarray]:
+def _decode_stream(data: bytes, shapes, models: list[Model], what: str) -> list[np.ndarray]:
+    try:
+        decoder = rans.Decoder(data)
+        out = [decoder.symbols(math.prod(s), table) for s, (_, table) in zip(shapes, models)]
+        decoder.finish()
+    except rans.RansError as e:
+        raise InrError(f"{what} is corrupt ({e})") from None
+    return out
+
+
+def decode_block(arch: Arch, payload: bytes, local_params: list[Model], what: str = "local block") -> list[np.ndarray]:
     """Dequantized tensors of one partition."""
     shapes = [s for _, s in arch.local_tensors()]
-    raw = _decompress(payload, sum(math.prod(s) * w for s, (_, w) in zip(shapes, local_params)), what)
-    out, pos = [], 0
-    for shape, (step, width) in zip(shapes, local_params):
-        count = math.prod(shape)
-        out.append(dequantize(_unpack_symbols(raw, pos, count, width), step).reshape(shape))
-        pos += count * width
-    return out
+    parts = _decode_stream(payload, shapes, local_params, what)
+    return [dequantize(q, step).reshape(s) for q, s, (step, _) in zip(parts, shapes, local_params)]

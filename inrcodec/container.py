@@ -24,7 +24,7 @@ KIND_AXES = {KIND_IMAGE: 2, KIND_AUDIO: 1, KIND_VIDEO: 3}
 COLOUR_NONE = 0
 QUANT_UNIFORM = 1
 QUANT_RESIDUAL = 2  # uniform, and the tensors a prior covers are residuals against it
-CODER_ZSTD = 1
+CODER_RANS = 2  # class tables in the global section, rANS streams (coding.py, rans.py)
 
 # Ranges of header fields (format rules, FORMAT.md section 4).
 MAX_SAMPLES = 2**34  # product of the extents times channels
@@ -68,7 +68,7 @@ class Header:
     rate: float = 0.0  # samples per second along axis 0 (audio, video); 0 for images
     colour: int = COLOUR_NONE
     quant: int = QUANT_UNIFORM
-    coder: int = CODER_ZSTD
+    coder: int = CODER_RANS
     prior_name: str = ""
     prior_hash: bytes = bytes(32)
 
@@ -193,7 +193,7 @@ def _unpack_header(payload: bytes) -> Header:
         raise InrError("stream header declares an unsupported network size")
     if not (math.isfinite(omega) and 0 < omega < 1e4):
         raise InrError("stream header declares an invalid SIREN frequency")
-    if colour != COLOUR_NONE or quant not in (QUANT_UNIFORM, QUANT_RESIDUAL) or coder != CODER_ZSTD:
+    if colour != COLOUR_NONE or quant not in (QUANT_UNIFORM, QUANT_RESIDUAL) or coder != CODER_RANS:
         raise InrError(f"unsupported colour/quantizer/coder ids {colour}/{quant}/{coder}")
     try:
         prior_name = name.decode("utf-8")

@@ -1,4 +1,11 @@
-"""Fitting a Local-Global INR to a signal: Adam on randomly sampled coordinates."""
+"""Fitting a Local-Global INR to a signal: Adam on randomly sampled coordinates.
+
+Three phases, all on the same sampler: ``fit`` trains the float weights; ``sensitivities``
+measures how much the error grows per unit of weight noise in each tensor (what the
+quantizer needs to spread its steps, quant.py); ``finetune_quantized`` trains on with the
+quantizer in the loop (straight-through rounding), so the weights settle on the grid they
+will be stored on.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +15,90 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from .arch import Arch
 from .grid import all_partitions, bounds, tile_size
 from .model import LocalGlobalINR
 
+MIN_BATCH = 4096  # samples per step in all, at least (or every sample): small images fit full batch
+
 
 @dataclass(frozen=True)
 class FitSettings:
     steps: int
-    lr: float = 2e-3
+    lr: float = 3e-3
     fraction: float | None = None  # share of every partition's samples drawn per step; None: by device
     max_batch: int | None = None  # at most this many samples per step in all; None: by device
     seed: int = 0
+    qat_steps: int = 0  # steps of quantization-aware fine-tuning after the float phase
+    qat_lr: float = 2e-4
 
     def batch(self, device: torch.device, tile: int, partitions: int) -> int:
-        """Samples drawn per partition per step: a tenth of a tile on the CPU, a whole tile on a GPU.
+        """Samples drawn per partition per step: 5% of a tile on the CPU, a whole tile on a GPU.
 
         A GPU runs a whole tile of every partition in about the time a CPU takes for a few
-        thousand samples, so there the batch is bounded only by memory.
+        thousand samples, so there the batch is bounded only by memory. On the CPU 5% fits
+        as well per step as 10% or 100% (benchmarks/LEVERS.md), at a fraction of the cost.
         """
         cuda = device.type == "cuda"
-        fraction = self.fraction if self.fraction is not None else (1.0 if cuda else 0.1)
+        fraction = self.fraction if self.fraction is not None else (1.0 if cuda else 0.05)
         cap = self.max_batch if self.max_batch is not None else (2**22 if cuda else 2**18)
-        return max(1, min(math.ceil(fraction * tile), cap // partitions))
+        wanted = max(math.ceil(fraction * tile), min(tile, math.ceil(MIN_BATCH / partitions)))
+        return max(1, min(wanted, cap // partitions))
 
 
 def psnr_from_mse(mse: float) -> float:
     """PSNR (dB) of samples in [0, 1] given their mean squared error."""
     return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
+
+
+class _Sampler:
+    """Random coordinates of every partition, and the target samples there (scaled to [-1, 1])."""
+
+    def __init__(self, samples: np.ndarray, grid, settings: FitSettings, device):
+        extents = samples.shape[:-1]
+        self.positions = all_partitions(grid)
+        self.naxes, self.device = len(extents), device
+        self.rng = torch.Generator(device=device).manual_seed(settings.seed)
+        spans = [[bounds(e, c, p[a]) for p in self.positions] for a, (e, c) in enumerate(zip(extents, grid))]
+        self.starts = torch.tensor([[s for s, _ in axis] for axis in spans], device=device).T[:, None, :]  # (G, 1, N)
+        self.sizes = torch.tensor([[t - s for s, t in axis] for axis in spans], device=device).T[:, None, :]
+        self.ext = torch.tensor(extents, device=device, dtype=torch.float32)
+        self.strides = torch.tensor([math.prod(extents[a + 1 :]) for a in range(len(extents))], device=device)
+        self.target = torch.from_numpy(samples.reshape(-1, samples.shape[-1])).to(device) * 2 - 1
+        tile = math.prod(tile_size(e, c) for e, c in zip(extents, grid))
+        self.per_step = settings.batch(device, tile, len(self.positions))
+
+    def draw(self, count: int | None = None):
+        """Local coordinates, global coordinates (G, T, naxes) and targets (G, T, channels)."""
+        u = torch.rand(len(self.positions), count or self.per_step, self.naxes, generator=self.rng, device=self.device)
+        offsets = (u * self.sizes).long()
+        rows = self.starts + offsets
+        local = (2 * offsets + 1) / self.sizes - 1
+        glob = (2 * rows + 1) / self.ext - 1
+        return local.float(), glob.float(), self.target[(rows * self.strides).sum(-1)]
+
+
+def _train(model, sampler: _Sampler, steps: int, lr: float, params_for, progress):
+    """Adam, linear warm-up then cosine decay; ``params_for()`` gives the weights the forward pass uses."""
+    device = sampler.device
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
+    warm = max(1, steps // 20)  # large rates diverge without the warm-up
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
+    )
+    report = _Reporter(progress, device)
+    for step in range(1, steps + 1):
+        local, glob, wanted = sampler.draw()
+        loss = torch.mean((functional_call(model, params_for(), (local, glob)) - wanted) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 10 == 0 or step == steps:
+            report(step, loss)
+    report.flush()
 
 
 def fit(
@@ -48,58 +110,74 @@ def fit(
     progress: Callable[[int, float], None] | None = None,
     prior=None,
 ) -> LocalGlobalINR:
-    """A model fitted to ``samples`` (extents + (channels,), float32 in [0, 1]).
+    """A model fitted to ``samples`` (extents + (channels,), float32 in [0, 1]), float weights.
 
     With a ``prior`` (priors.Prior) the tensors it covers start from its weights, and each
     partition's head from the least-squares fit of the prior's features to a first sample of
     the signal (STRAINER's heads are signal-specific); otherwise from the seeded SIREN init.
     """
-    extents = samples.shape[:-1]
-    positions = all_partitions(grid)
+    sampler = _Sampler(samples, grid, settings, device)
     torch.manual_seed(settings.seed)
-    init = torch.Generator().manual_seed(settings.seed)
-    model = LocalGlobalINR(arch, len(positions), init)
+    model = LocalGlobalINR(arch, len(sampler.positions), torch.Generator().manual_seed(settings.seed))
     if prior is not None:
         prior.initialise(model)
     model = model.to(device)
-    rng = torch.Generator(device=device).manual_seed(settings.seed)
-
-    spans = [[bounds(e, c, p[a]) for p in positions] for a, (e, c) in enumerate(zip(extents, grid))]
-    starts = torch.tensor([[s for s, _ in axis] for axis in spans], device=device).T[:, None, :]  # (G, 1, N)
-    sizes = torch.tensor([[t - s for s, t in axis] for axis in spans], device=device).T[:, None, :]
-    ext = torch.tensor(extents, device=device, dtype=torch.float32)
-    strides = torch.tensor([math.prod(extents[a + 1 :]) for a in range(len(extents))], device=device)
-    target = torch.from_numpy(samples.reshape(-1, samples.shape[-1])).to(device) * 2 - 1
-    tile = math.prod(tile_size(e, c) for e, c in zip(extents, grid))
-    per_step = settings.batch(device, tile, len(positions))
-    report = _Reporter(progress, device)
-
-    def draw(count: int = per_step):
-        u = torch.rand(len(positions), count, len(extents), generator=rng, device=device)
-        offsets = (u * sizes).long()
-        rows = starts + offsets
-        local = (2 * offsets + 1) / sizes - 1
-        glob = (2 * rows + 1) / ext - 1
-        return local.float(), glob.float(), target[(rows * strides).sum(-1)]
-
     if prior is not None:  # enough samples to determine each head (width + 1 unknowns), within the memory cap
-        enough = replace(settings, fraction=1.0).batch(device, 16 * (arch.local_width + 1), len(positions))
-        solve_heads(model, *draw(max(per_step, enough)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=device.type == "cuda")
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, settings.steps)))
-    )
-    for step in range(1, settings.steps + 1):
-        local, glob, wanted = draw()
-        loss = torch.mean((model(local, glob) - wanted) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step % 10 == 0 or step == settings.steps:
-            report(step, loss)
-    report.flush()
+        enough = replace(settings, fraction=1.0).batch(device, 16 * (arch.local_width + 1), len(sampler.positions))
+        solve_heads(model, *sampler.draw(max(sampler.per_step, enough)))
+    _train(model, sampler, settings.steps, settings.lr, lambda: dict(model.named_parameters()), progress)
     return model
+
+
+def _fake_quantized(model, steps: list[float], refs: list) -> dict:
+    """The model's weights on their grids ``ref + k * step`` (ref 0 where no prior covers the
+    tensor, quant.py), with straight-through gradients."""
+    out = {}
+    for (name, p), s, r in zip(model.named_parameters(), steps, refs):
+        r = 0 if r is None else torch.as_tensor(r, device=p.device)
+        out[name] = p + (r + torch.round((p - r) / s) * s - p).detach()
+    return out
+
+
+def finetune_quantized(
+    model: LocalGlobalINR, samples: np.ndarray, grid, steps: list[float], settings: FitSettings, device,
+    progress: Callable[[int, float], None] | None = None, refs: list | None = None,
+) -> LocalGlobalINR:
+    """Train on with every tensor rounded to its quantizer ``steps`` (model.parameters() order);
+    ``refs``: the prior tensor of each (None: not covered), the residuals being what is quantized."""
+    if settings.qat_steps > 0:
+        refs = refs or [None] * len(steps)
+        sampler = _Sampler(samples, grid, replace(settings, seed=settings.seed + 1), device)
+        _train(model, sampler, settings.qat_steps, settings.qat_lr, lambda: _fake_quantized(model, steps, refs), progress)
+    return model
+
+
+@torch.no_grad()
+def sensitivities(model: LocalGlobalINR, samples: np.ndarray, grid, settings: FitSettings, device,
+                  probes: int = 2) -> tuple[float, list[float]]:
+    """The model's MSE (on [0, 1] samples) and, per tensor, d MSE / d (noise variance per weight).
+
+    Measured on a fixed draw of coordinates by adding Gaussian noise of a known size to one
+    tensor at a time; the quantizer spreads its steps by them (quant.steps_for).
+    """
+    sampler = _Sampler(samples, grid, replace(settings, seed=settings.seed + 2), device)
+    local, glob, wanted = sampler.draw(max(sampler.per_step, min(4096, 4 * sampler.per_step)))
+    params = dict(model.named_parameters())
+
+    def mse(p):
+        return float(torch.mean((functional_call(model, p, (local, glob)) - wanted) ** 2)) / 4
+
+    base = mse(params)
+    gen = torch.Generator(device=device).manual_seed(settings.seed + 3)
+    out = []
+    for name, p in params.items():
+        sigma = max(float(p.detach().abs().mean()), 1e-8) / 64
+        grow = 0.0
+        for _ in range(probes):
+            noisy = dict(params, **{name: p + sigma * torch.randn(p.shape, generator=gen, device=device)})
+            grow += mse(noisy) - base
+        out.append(max(grow / probes, 1e-12) / (sigma**2 * p.numel()))
+    return base, out
 
 
 class _Reporter:

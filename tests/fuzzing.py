@@ -4,8 +4,8 @@ An input is a valid sample file of one kind with one or two mutations: byte-leve
 flips, truncation, inserted, deleted, overwritten or appended bytes), structure-aware ones
 that recompute the CRCs so the mutation gets past them (header fields, index entries, chunk
 fields, chunks swapped, duplicated, removed, ancillary chunks added) and payload-level ones
-made through the container (crop box edits, weights edited inside their zstd frames,
-recompressed frames, blocks swapped or dropped). ``check`` runs info, decode (to every
+made through the container (crop box edits, steps and class tables edited inside the GLOB
+zstd frame, recompressed frames, rANS streams edited, blocks swapped or dropped). ``check`` runs info, decode (to every
 output suffix of the kind) and crop on the input through the API, and ``check_cli`` the same
 through the command line. The outcome of each must be a correct result or exactly one
 InrError (a one-line error, exit 1, on the command line): never another exception, a
@@ -443,18 +443,18 @@ def _edit_raw(c: Chooser, raw: bytes) -> bytes:
 
 
 def _quantizer_offsets(raw: bytes, arch) -> list[int]:
-    """Offsets of the (f32 step, u8 width) pairs of a decompressed GLOB (FORMAT.md section 7)."""
+    """Offsets of the (f32 step, u8 n, class table) of each tensor in a decompressed GLOB (FORMAT.md 6, 7)."""
     pos, out = 0, []
-    for _, shape in arch.global_tensors():
+    for _ in arch.global_tensors() + arch.local_tensors():
         if pos + 5 > len(raw):
             return out
         out.append(pos)
-        pos += 5 + int(np.prod(shape)) * raw[pos + 4]
-    return out + [pos + 5 * j for j in range(len(arch.local_tensors())) if pos + 5 * j + 5 <= len(raw)]
+        pos += 5 + raw[pos + 4]
+    return out
 
 
 def m_global_payload(data, c):
-    """GLOB decompressed, edited (a step, a width, bytes) or not, and put back in a frame."""
+    """GLOB decompressed, edited (a step, a class count, bytes) or not, and put back in a frame."""
     streams = _streams(data)
     if streams is None:
         return data, SAME
@@ -475,7 +475,7 @@ def m_global_payload(data, c):
             if c.int(0, 1):
                 struct.pack_into("<f", edited, at, _interesting_float(c, struct.unpack_from("<f", raw, at)[0]))
             else:
-                edited[at + 4] = c.pick([0, 1, 2, 3, 255])
+                edited[at + 4] = c.pick([0, 1, 2, 3, 48, 49, 255])
             edited = bytes(edited)
         else:
             edited = _edit_raw(c, raw)
@@ -485,22 +485,18 @@ def m_global_payload(data, c):
 
 
 def m_block_payload(data, c):
-    """A local block decompressed, edited or not, and put back in a frame."""
+    """A local block's rANS stream edited (a byte, truncated, extended, overwritten) or wrapped in a zstd frame."""
     streams = _streams(data)
     if streams is None or not streams[0].blocks:
         return data, SAME
     s = streams[0]
     blocks = dict(s.blocks)
     pos = c.pick(sorted(blocks))
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(blocks[pos])
-    except zstandard.ZstdError:
-        return data, None
-    if c.int(0, 1):
-        blocks[pos], expect = _frame(c, raw)
+    if c.int(0, 3) == 0:
+        blocks[pos] = _frame(c, blocks[pos])[0]
     else:
-        blocks[pos], expect = zstandard.ZstdCompressor().compress(_edit_raw(c, raw)), None
-    streams[0] = container.Stream(s.header, s.global_section, blocks)
+        blocks[pos] = _edit_raw(c, blocks[pos])
+    expect = None
     return container.write(streams), expect
 
 

@@ -416,8 +416,8 @@ def test_the_bundled_photo_small_crop(tmp_path):
     pixels = np.asarray(Image.open(photo).convert("RGB"))
     assert pixels.shape == (300, 451, 3)
     region = np.ascontiguousarray(pixels[130:160, 200:240])
-    dst, r = _encode(tmp_path, region, iterations=30)
+    dst, r = _encode(tmp_path, region, iterations=60)
     assert r["shape"] == [30, 40]
     decoded = to_uint(inrcodec.decode_array(dst, device="cpu"))
     assert psnr(region, decoded) == pytest.approx(r["psnr"], abs=1e-9)
-    assert r["psnr"] > 12  # a real photo after 30 steps: coarse, but far from noise
+    assert r["psnr"] > 12  # a real photo after 60 steps: coarse, but far from noise

@@ -44,8 +44,8 @@ SOURCES = {
     "gray8_37x23": (37, 23, "L", 8, 0, "3x2", None),  # sizes not divisible by the grid
     "rgb8_40x30": (40, 30, "RGB", 8, 0, "3x3", None),
     "rgba8_24x20": (24, 20, "RGBA", 8, 0, "2x2", None),
-    "gray16_20x14": (20, 14, "L", 16, 90, "2x1", None),  # quality 90 uses 9-bit symbols: two-byte planes
-    "rgb8_prior_33x26": (33, 26, "RGB", 8, 75, "2x2", "auto"),  # residuals against the default prior
+    "gray16_20x14": (20, 14, "L", 16, 90, "2x1", None),  # quality 90: the finest steps, the widest class tables
+    "rgb8_prior_33x26": (33, 26, "RGB", 8, 10, "2x2", "auto"),  # residuals, quality 10: a network with a shipped prior
 }
 # name: (source vector, first crop, second crop), crop options relative to the signal cropped
 CROPS = {
