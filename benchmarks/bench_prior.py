@@ -29,8 +29,9 @@ from PIL import Image
 import inrcodec
 from inrcodec import codec, container, media, metrics, priors
 from inrcodec.arch import Arch
-from inrcodec.fit import FitSettings, fit
+from inrcodec.fit import FitSettings, fit, sensitivities
 from inrcodec.grid import auto_grid
+from inrcodec.quant import steps_for
 
 
 def crop_to(path: Path, size: int, work: Path) -> Path:
@@ -51,13 +52,16 @@ def residual_gain(src: Path, quality: int, steps: int) -> dict:
     grid = auto_grid(shape, p.partition)
     arch = Arch(2, samples.shape[2], p.depth, p.local_width, p.global_width)
     prior = priors.default_for("image", arch)
-    model = fit(samples, grid, arch, FitSettings(steps), torch.device("cpu"), prior=prior)
+    settings = FitSettings(steps, lr=p.lr)
+    model = fit(samples, grid, arch, settings, torch.device("cpu"), prior=prior)
+    mse, sens = sensitivities(model, samples, grid, settings, torch.device("cpu"))
+    qsteps = steps_for([t.numel() for t in model.parameters()], sens, mse, codec.alpha_for(quality))
     plain = container.Header(container.KIND_IMAGE, arch.channels, depth, shape, ((0, shape[0]), (0, shape[1])), grid, arch)
     out = {}
     for how, header, ref in (("direct", plain, None),
                              ("residual", replace(plain, quant=container.QUANT_RESIDUAL, prior_name=prior.name,
                                                   prior_hash=prior.sha256), prior)):
-        data = container.write([codec._quantized_stream(model, header, p.bits, ref)])
+        data = container.write([codec._quantized_stream(model, header, qsteps, ref)])
         decoded = codec._render(container.read(data)[0], None, torch.device("cpu"), ref)
         out[how] = {"bytes": len(data), "psnr": metrics.psnr(media.quantize_samples(samples, depth),
                                                             media.quantize_samples(decoded, depth), 2**depth - 1)}
