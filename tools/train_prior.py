@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Learn a STRAINER image prior for the Local-Global INR and write it as a .safetensors prior file.
 
-    python tools/train_prior.py --depth 2 --local-width 20 --global-width 32   # inrcodec/priors/image-d2-l20-g32.safetensors
+    python tools/train_prior.py --depth 2 --local-width 12 --global-width 16   # inrcodec/priors/image-d2-l12-g16.safetensors
     python tools/train_prior.py --presets            # one prior per preset network, into inrcodec/priors/
     python tools/train_prior.py ... -o elsewhere.safetensors --wheel scikit_image-0.26.0-....whl
 
