@@ -316,3 +316,18 @@ def test_audio_stream_with_a_bad_global_section_and_a_box_crop_are_refused(tmp_p
     with pytest.raises(InrError, match="audio"):
         inrcodec.crop(path, tmp_path / "out.inr", (0, 0, 1, 1))
     assert not (tmp_path / "out.inr").exists()
+
+
+@pytest.mark.parametrize("coder", [0, 1, 3, 255])  # 1: the zstd symbol planes of earlier builds
+def test_unknown_coder_ids_are_refused(coder):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("inr_refdecode", Path(__file__).parents[1] / "format_spec" / "refdecode.py")
+    refdecode = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refdecode)
+    data = container.write([_stream(coder=coder)])
+    with pytest.raises(InrError, match="unsupported colour/quantizer/coder"):
+        container.read(data)
+    with pytest.raises(refdecode.FormatError, match="unsupported colour/quantizer/coder"):
+        refdecode.decode(data)
