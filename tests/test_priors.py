@@ -205,3 +205,27 @@ def test_the_prior_beats_random_init_early(tmp_path):
     psnr = {p: inrcodec.encode(tmp_path / "src.png", tmp_path / "x.inr", iterations=20, partitions="2x2",
                                device="cpu", force=True, prior=p, quality=PRIOR_QUALITY)["psnr"] for p in ("auto", None)}
     assert psnr["auto"] >= psnr[None] + 3.0, psnr
+
+
+def test_quantization_aware_finetuning_snaps_residuals_to_the_grid(prior):
+    """With a prior, QAT trains weights on prior + k * step (what residual coding stores), not on k * step."""
+    from inrcodec.fit import _fake_quantized, finetune_quantized
+
+    samples = smooth(16, 16).astype(np.float32)
+    settings = FitSettings(3, qat_steps=2)
+    model = fit(samples, (2, 2), DEFAULT_ARCH, settings, torch.device("cpu"), prior=prior)
+    global_refs, local_refs = priors.references(prior, DEFAULT_ARCH)
+    refs = global_refs + local_refs
+    qsteps = [0.01] * len(refs)
+    finetune_quantized(model, samples, (2, 2), qsteps, settings, torch.device("cpu"), refs=refs)
+    snapped = [w.detach().numpy() for w in _fake_quantized(model, qsteps, refs).values()]
+    assert sum(r is not None for r in refs) > 0
+    header = container.Header(container.KIND_IMAGE, 3, 8, (16, 16), ((0, 16), (0, 16)), (2, 2), DEFAULT_ARCH,
+                              quant=container.QUANT_RESIDUAL, prior_name=prior.name, prior_hash=prior.sha256)
+    stream = codec._quantized_stream(model, header, qsteps, prior)
+    global_q, local_params = coding.decode_global(DEFAULT_ARCH, stream.global_section)
+    block = coding.decode_block(DEFAULT_ARCH, stream.blocks[(1, 1)], local_params)
+    decoded = priors.add_back(global_q, global_refs) + priors.add_back(block, local_refs)
+    for w, d in zip(snapped, decoded):  # the weights QAT trained are the weights the file holds
+        w = w if w.ndim == d.ndim else w[3]
+        assert np.allclose(w, d, rtol=0, atol=1e-5)
