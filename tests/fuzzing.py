@@ -496,8 +496,8 @@ def m_block_payload(data, c):
         blocks[pos] = _frame(c, blocks[pos])[0]
     else:
         blocks[pos] = _edit_raw(c, blocks[pos])
-    expect = None
-    return container.write(streams), expect
+    streams[0] = container.Stream(s.header, s.global_section, blocks)
+    return container.write(streams), None
 
 
 def m_blocks_shuffled(data, c):
