@@ -389,7 +389,10 @@ def test_decoding_does_not_depend_on_the_thread_count(rgb):
 
 
 def test_encoding_in_another_process_gives_the_same_bytes(tiny, tmp_path):
-    """Same image, settings and seed in a fresh process with two threads: the same file, decoding the same."""
+    """Same image, settings and seed in a fresh process with two threads: the same file, decoding the same.
+
+    The image is tiny, so no kernel runs in parallel; larger signals give thread-count-dependent
+    bytes (format_spec/HARDENING.md, section 6)."""
     script = textwrap.dedent(f"""
         import sys, torch, numpy as np, inrcodec
         torch.set_num_threads(2)
