@@ -69,8 +69,7 @@ def block_gaps(path: Path) -> list[tuple[int, float, float]]:
     shapes = [s for _, s in arch.local_tensors()]
     out = []
     for block in stream.blocks.values():
-        decoder = rans.Decoder(block)
-        parts = [decoder.symbols(math.prod(s), table) for s, (_, table) in zip(shapes, local_params)]
+        parts = [p[0] for p in rans.decode([block], [(math.prod(s), table) for s, (_, table) in zip(shapes, local_params)])]
         pooled = entropy_bits(np.concatenate(parts)) / 8
         per_tensor = sum(entropy_bits(p) for p in parts) / 8
         out.append((len(block), pooled, per_tensor))

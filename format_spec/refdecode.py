@@ -105,7 +105,7 @@ def parse_head(payload: bytes) -> dict:
     need(all(1 <= g <= x for g, x in zip(grid, extents)) and math.prod(grid) <= MAX_PARTITIONS, "bad grid")
     need(1 <= depth <= MAX_DEPTH and 1 <= local_width <= MAX_WIDTH and 1 <= global_width <= MAX_WIDTH, "bad network")
     need(math.isfinite(omega) and 0 < omega < 1e4, "bad omega")
-    need(colour == 0 and quant in (1, 2) and coder == 2, "unsupported colour/quantizer/coder")
+    need(colour == 0 and quant in (1, 2) and coder == 3, "unsupported colour/quantizer/coder")
     try:
         prior_name = name.decode("utf-8")
     except UnicodeDecodeError:
@@ -163,13 +163,14 @@ def class_start_bits(c: int) -> tuple[int, int]:
     return (2 + (c - 4) % 2) * 2 ** (k - 1), k - 1
 
 
-class Rans:
-    """Byte-wise rANS decoder, 32-bit state (FORMAT.md 6)."""
+class Stream:
+    """A coded stream (FORMAT.md 6): byte-wise rANS of the classes, 32-bit state, then raw bits."""
 
     def __init__(self, data: bytes):
         need(len(data) >= 4, "rANS stream shorter than its state")
         self.data, self.pos, self.x = data, 4, int.from_bytes(data[:4], "little")
         need(LOW <= self.x < LOW * 256, "rANS stream starts with a bad state")
+        self.classes = []  # (class, table's freqs) of each symbol so far
 
     def get(self, starts: list, freqs: list) -> int:
         slot = self.x % (1 << PREC)
@@ -181,22 +182,26 @@ class Rans:
             self.pos += 1
         return i
 
-    def bit(self) -> int:
-        return self.get([0, 1 << (PREC - 1)], [1 << (PREC - 1)] * 2)
-
-    def symbols(self, count: int, freqs: list) -> np.ndarray:
+    def symbols(self, count: int, freqs: list) -> list:
+        """Classes of the next ``count`` symbols; their values come from the raw field (``end``)."""
         starts = [sum(freqs[:i]) for i in range(len(freqs))]
-        out = []
-        for _ in range(count):
-            first, bits = class_start_bits(self.get(starts, freqs))
-            m = first
-            for b in range(bits - 1, -1, -1):
-                m += self.bit() << b
-            out.append(-m if m > 0 and self.bit() else m)
-        return np.array(out, dtype=np.int64)
+        first = len(self.classes)
+        self.classes += [self.get(starts, freqs) for _ in range(count)]
+        return [first, first + count]
 
-    def end(self) -> None:
-        need(self.pos == len(self.data) and self.x == LOW, "rANS stream does not end cleanly")
+    def end(self) -> np.ndarray:
+        """Check the end of the rANS part, read the raw field: the values of every symbol."""
+        need(self.x == LOW, "rANS stream does not end cleanly")
+        bits = "".join(f"{b:08b}" for b in self.data[self.pos :])
+        at, out = 0, []
+        for c in self.classes:
+            m, n = class_start_bits(c)
+            m += int(bits[at : at + n] or "0", 2)
+            negative = c > 0 and bits[at + n : at + n + 1] == "1"
+            at += n + (c > 0)
+            out.append(-m if negative else m)
+        need(at <= len(bits) and len(bits) - at < 8 and "1" not in bits[at:], "raw bit field has the wrong size")
+        return np.array(out, dtype=np.int64)
 
 
 def model(c: Cursor) -> tuple[float, list]:
@@ -212,11 +217,11 @@ def model(c: Cursor) -> tuple[float, list]:
 
 
 def tensors(stream: bytes, shapes: list, models: list) -> list:
-    r = Rans(stream)
-    out = [(r.symbols(math.prod(shape), freqs).astype(np.float32) * np.float32(step)).reshape(shape)
-           for shape, (step, freqs) in zip(shapes, models)]
-    r.end()
-    return out
+    r = Stream(stream)
+    spans = [r.symbols(math.prod(shape), freqs) for shape, (_, freqs) in zip(shapes, models)]
+    q = r.end()
+    return [(q[a:b].astype(np.float32) * np.float32(step)).reshape(shape)
+            for (a, b), shape, (step, _) in zip(spans, shapes, models)]
 
 
 def parse_global(h: dict, payload: bytes) -> tuple[list, list]:

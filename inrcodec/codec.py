@@ -413,8 +413,8 @@ def _slabs(stream: Stream, region: Box, device, prior=None) -> Iterator[tuple[in
         prior = priors.for_stream(h, prior)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
-    per_part = [coding.decode_block(h.arch, stream.blocks[p], local_params, f"local block {p}") for p in positions]
-    local_tensors = [np.stack(t) for t in zip(*per_part)]
+    local_tensors = coding.decode_blocks(h.arch, [stream.blocks[p] for p in positions], local_params,
+                                         [f"local block {p}" for p in positions])
     if h.quant == container.QUANT_RESIDUAL:
         global_refs, local_refs = priors.references(prior, h.arch)
         global_tensors, local_tensors = priors.add_back(global_tensors, global_refs), priors.add_back(local_tensors, local_refs)

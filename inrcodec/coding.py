@@ -2,10 +2,10 @@
 
 Global section: one zstd frame (format_spec/FORMAT.md, "Global section") holding
     for each global tensor, then each local tensor: f32 step, u8 n, n x u8 class weights
-    then one rANS stream (rans.py) of the symbols of every global tensor, in order.
-Local block: one rANS stream of the block's symbols, tensor by tensor, each under the local
+    then one coded stream (rans.py) of the symbols of every global tensor, in order.
+Local block: one coded stream of the block's symbols, tensor by tensor, each under the local
 tensor's table from the global section (shared by every partition, so blocks stay
-independent and a crop copies them byte for byte).
+independent and a crop copies them byte for byte; they share a layout, so they decode together).
 """
 
 from __future__ import annotations
@@ -83,22 +83,24 @@ def decode_global(arch: Arch, payload: bytes) -> tuple[list[np.ndarray], list[Mo
             raise InrError("global section has an invalid quantizer or table")
         models.append((step, table))
     shapes = [s for _, s in arch.global_tensors()]
-    parts = _decode_stream(raw[pos:], shapes, models[: len(shapes)], "global section")
-    return [dequantize(q, step).reshape(s) for q, s, (step, _) in zip(parts, shapes, models)], models[len(shapes) :]
+    tensors = _decode_streams([raw[pos:]], shapes, models[: len(shapes)], ["global section"])
+    return [t[0] for t in tensors], models[len(shapes) :]
 
 
-def _decode_stream(data: bytes, shapes, models: list[Model], what: str) -> list[np.ndarray]:
+def _decode_streams(streams: list[bytes], shapes, models: list[Model], names: list[str]) -> list[np.ndarray]:
+    """Dequantized tensors, stacked on a leading axis (one per stream)."""
     try:
-        decoder = rans.Decoder(data)
-        out = [decoder.symbols(math.prod(s), table) for s, (_, table) in zip(shapes, models)]
-        decoder.finish()
+        parts = rans.decode(streams, [(math.prod(s), table) for s, (_, table) in zip(shapes, models)])
     except rans.RansError as e:
-        raise InrError(f"{what} is corrupt ({e})") from None
-    return out
+        raise InrError(f"{names[e.stream]} is corrupt ({e})") from None
+    return [dequantize(q, step).reshape((len(streams),) + tuple(s)) for q, s, (step, _) in zip(parts, shapes, models)]
+
+
+def decode_blocks(arch: Arch, payloads: list[bytes], local_params: list[Model], names: list[str]) -> list[np.ndarray]:
+    """Dequantized local tensors of the partitions whose blocks are ``payloads``, each stacked (G, ...)."""
+    return _decode_streams(payloads, [s for _, s in arch.local_tensors()], local_params, names)
 
 
 def decode_block(arch: Arch, payload: bytes, local_params: list[Model], what: str = "local block") -> list[np.ndarray]:
     """Dequantized tensors of one partition."""
-    shapes = [s for _, s in arch.local_tensors()]
-    parts = _decode_stream(payload, shapes, local_params, what)
-    return [dequantize(q, step).reshape(s) for q, s, (step, _) in zip(parts, shapes, local_params)]
+    return [t[0] for t in decode_blocks(arch, [payload], local_params, [what])]

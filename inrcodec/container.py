@@ -24,7 +24,7 @@ KIND_AXES = {KIND_IMAGE: 2, KIND_AUDIO: 1, KIND_VIDEO: 3}
 COLOUR_NONE = 0
 QUANT_UNIFORM = 1
 QUANT_RESIDUAL = 2  # uniform, and the tensors a prior covers are residuals against it
-CODER_RANS = 2  # class tables in the global section, rANS streams (coding.py, rans.py)
+CODER_RANS = 3  # class tables in the global section, rANS of classes + raw bits (coding.py, rans.py); 2 was all-rANS
 
 # Ranges of header fields (format rules, FORMAT.md section 4).
 MAX_SAMPLES = 2**34  # product of the extents times channels

@@ -23,30 +23,97 @@ symbol_arrays = st.lists(
 )
 
 
+def decode_one(data: bytes, parts) -> list[np.ndarray]:
+    return [q[0] for q in rans.decode([data], [(s.size, table) for s, table in parts])]
+
+
 @given(symbol_arrays)
 def test_rans_round_trips_exactly(arrays):
     parts = [(np.array(a, np.int64), rans.table_for(np.array(a, np.int64))) for a in arrays]
-    data = rans.encode(parts)
-    decoder = rans.Decoder(data)
-    for symbols, table in parts:
-        assert np.array_equal(decoder.symbols(symbols.size, table), symbols)
-    decoder.finish()
+    for symbols, decoded in zip([s for s, _ in parts], decode_one(rans.encode(parts), parts)):
+        assert np.array_equal(decoded, symbols)
 
 
 @given(st.lists(st.integers(-TOP, TOP), min_size=1, max_size=50), st.data())
 def test_rans_refuses_damaged_streams(values, data):
     symbols = np.array(values, np.int64)
-    table = rans.table_for(symbols)
-    stream = rans.encode([(symbols, table)])
+    parts = [(symbols, rans.table_for(symbols))]
+    stream = rans.encode(parts)
     cut = data.draw(st.integers(0, len(stream) - 1))
     with pytest.raises(rans.RansError):  # a truncated stream never decodes cleanly
-        decoder = rans.Decoder(stream[:cut])
-        decoder.symbols(symbols.size, table)
-        decoder.finish()
+        decode_one(stream[:cut], parts)
     with pytest.raises(rans.RansError):  # nor does one with a byte too many
-        decoder = rans.Decoder(stream + b"\0")
-        decoder.symbols(symbols.size, table)
-        decoder.finish()
+        decode_one(stream + b"\0", parts)
+
+
+def lockstep_agrees_with_one_by_one(streams: list[bytes], layout) -> None:
+    """Decoding ``streams`` together gives what decoding each alone gives, refusals included."""
+    alone = []
+    for data in streams:
+        try:
+            alone.append(rans.decode([data], layout))
+        except rans.RansError as e:
+            alone.append(str(e))
+    try:
+        together = rans.decode(streams, layout)
+    except rans.RansError as e:  # the stream it names is refused alone, for the same reason
+        assert alone[e.stream] == str(e)
+        return
+    for k, one in enumerate(alone):
+        assert not isinstance(one, str), one
+        assert all(np.array_equal(t[k], o[0]) for t, o in zip(together, one))
+
+
+block_sets = st.integers(1, 6).flatmap(lambda blocks: st.lists(  # blocks x tensors, tensors of one size each
+    st.tuples(st.integers(0, 30), st.sampled_from([1, 3, 40, 2000, TOP])).flatmap(
+        lambda n_scale: st.lists(st.lists(st.integers(-n_scale[1], n_scale[1]), min_size=n_scale[0],
+                                          max_size=n_scale[0]), min_size=blocks, max_size=blocks)),
+    max_size=5))
+
+
+@given(block_sets, st.data())
+def test_rans_lockstep_matches_one_stream_at_a_time(tensors, data):
+    """Blocks of one layout (empty tensors, all zeros, one block, magnitudes up to 2^24 - 1) decode
+    in lockstep exactly as one by one; so do damaged ones (cut, extended, a byte changed)."""
+    if not tensors:
+        tensors = [[[]]]
+    blocks = len(tensors[0])
+    tables = [rans.table_for(np.array(sum(t, []), np.int64)) for t in tensors]
+    streams = [rans.encode([(np.array(t[b], np.int64), table) for t, table in zip(tensors, tables)])
+               for b in range(blocks)]
+    layout = [(len(t[0]), table) for t, table in zip(tensors, tables)]
+    decoded = rans.decode(streams, layout)
+    assert all(np.array_equal(d, np.array(t, np.int64).reshape(blocks, -1)) for d, t in zip(decoded, tensors))
+    lockstep_agrees_with_one_by_one(streams, layout)
+    damaged = list(streams)
+    for _ in range(data.draw(st.integers(1, 3))):
+        k = data.draw(st.integers(0, blocks - 1))
+        s = damaged[k]
+        how = data.draw(st.sampled_from(["cut", "extend", "flip"])) if s else "extend"
+        if how == "cut":
+            damaged[k] = s[: data.draw(st.integers(0, len(s) - 1))]
+        elif how == "extend":
+            damaged[k] = s + bytes([data.draw(st.integers(0, 255))])
+        else:
+            i = data.draw(st.integers(0, len(s) - 1))
+            damaged[k] = s[:i] + bytes([s[i] ^ data.draw(st.integers(1, 255))]) + s[i + 1 :]
+    lockstep_agrees_with_one_by_one(damaged, layout)
+
+
+def test_rans_refuses_streams_cut_short_in_lockstep():
+    """A block cut to its state, before and after intact ones, reads far past its end: refused cleanly."""
+    rng = np.random.default_rng(0)
+    tensors = [rng.integers(-5000, 5000, (3, 200)) for _ in range(6)]
+    tables = [rans.table_for(t) for t in tensors]
+    streams = [rans.encode([(t[b], table) for t, table in zip(tensors, tables)]) for b in range(3)]
+    layout = [(200, table) for table in tables]
+    for cut in (0, 2):
+        damaged = list(streams)
+        damaged[cut] = damaged[cut][:4]
+        with pytest.raises(rans.RansError, match="truncated") as e:
+            rans.decode(damaged, layout)
+        assert e.value.stream == cut
+        lockstep_agrees_with_one_by_one(damaged, layout)
 
 
 def test_rans_refuses_out_of_range_symbols():

@@ -318,7 +318,7 @@ def test_audio_stream_with_a_bad_global_section_and_a_box_crop_are_refused(tmp_p
     assert not (tmp_path / "out.inr").exists()
 
 
-@pytest.mark.parametrize("coder", [0, 1, 3, 255])  # 1: the zstd symbol planes of earlier builds
+@pytest.mark.parametrize("coder", [0, 1, 2, 255])  # 1, 2: zstd symbol planes, all-rANS symbols of earlier builds
 def test_unknown_coder_ids_are_refused(coder):
     import importlib.util
     from pathlib import Path

@@ -109,7 +109,7 @@ def test_ceilings_can_be_changed_through_the_api(tiny, tmp_path):
 @pytest.mark.parametrize("tail", [b"\x00", struct.pack("<II", 0x184D2A50, 0), "frame"], ids=["byte", "skippable", "frame"])
 @pytest.mark.parametrize("where", ["global", "block"])
 def test_bytes_after_a_payload_are_refused(tiny, tmp_path, tail, where):
-    """GLOB is one zstd frame, a block one rANS stream: nothing may follow either."""
+    """GLOB is one zstd frame, a block one coded stream: nothing may follow either."""
     def edit(stream):
         if where == "global":
             stream.global_section += stream.global_section if tail == "frame" else tail
