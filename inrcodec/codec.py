@@ -10,6 +10,7 @@ import torch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -30,17 +31,19 @@ from .quant import quantize, steps_for
 @dataclass(frozen=True)
 class Preset:
     quality: int  # the lowest quality this preset serves
-    partition: int  # image partition size in pixels when --partitions is not given
+    partition: int  # partition size in samples along every axis (image pixels, audio samples) without --partitions
     local_width: int
     global_width: int
     depth: int
     steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
     lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
+    omega: float = 30.0  # SIREN frequency of every layer (stored in the file)
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's, and
 # within it the quantizer's error share alpha falls from ALPHA[0] to ALPHA[1] as quality rises.
-# Chosen from the sweep in benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
+# Image presets (also video's until it has its own), chosen from the sweep in
+# benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
 PRESETS = (
     Preset(0, 96, 8, 16, 2, 2000, 3e-3),
     Preset(20, 96, 12, 16, 2, 2000, 3e-3),
@@ -63,7 +66,8 @@ class Medium:
     Medium's settings, so the prior of the signal's kind is picked where FitSettings is built.
     """
 
-    partition: tuple[int, ...]  # default partition size per axis (no --partitions, no --kbps; images: the preset's)
+    presets: tuple[Preset, ...]  # by quality (preset())
+    partition: tuple[int, ...] | None  # partition size per axis without --partitions; None: the preset's on every axis
     outputs: tuple[str, ...]  # decode output suffixes
     inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
@@ -71,10 +75,10 @@ class Medium:
 
 
 MEDIA = {
-    KIND_IMAGE: Medium((96, 96), (".png", ".npy")),  # the preset's partition size rules for images
-    KIND_AUDIO: Medium((1024,), (".wav", ".flac", ".npy"),
+    KIND_IMAGE: Medium(PRESETS, None, (".png", ".npy")),
+    KIND_AUDIO: Medium(PRESETS, (1024,), (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
-    KIND_VIDEO: Medium((16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
+    KIND_VIDEO: Medium(PRESETS, (16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
 
@@ -93,10 +97,11 @@ class Signal:
         return tuple(self.samples.shape[:-1])
 
 
-def preset(quality: int) -> Preset:
+def preset(quality: int, kind: int = KIND_IMAGE) -> Preset:
+    """The preset of a kind of signal (KIND_IMAGE, ...) that serves ``quality``."""
     if not 0 <= quality <= 100:
         raise InrError(f"quality must be between 0 and 100, got {quality}")
-    return [p for p in PRESETS if p.quality <= quality][-1]
+    return [p for p in MEDIA[kind].presets if p.quality <= quality][-1]
 
 
 def preset_for_bpp(bpp: float) -> Preset:
@@ -126,10 +131,10 @@ def _alpha_for_size(size: Callable[[float], int], target: float, guess: float = 
     return best[0]
 
 
-def alpha_for(quality: int) -> float:
+def alpha_for(quality: int, kind: int = KIND_IMAGE) -> float:
     """The quantizer's error share at ``quality``: log-interpolated across the preset's range."""
-    p = preset(quality)
-    later = [q.quality for q in PRESETS if q.quality > p.quality]
+    p = preset(quality, kind)
+    later = [q.quality for q in MEDIA[kind].presets if q.quality > p.quality]
     top = later[0] if later else 101
     t = (quality - p.quality) / (top - p.quality)
     return ALPHA[0] * (ALPHA[1] / ALPHA[0]) ** t
@@ -168,7 +173,12 @@ def read_source(src) -> list[Signal]:
     return [Signal(KIND_IMAGE, samples, bit_depth)]
 
 
-def _grid_for_budget(signal: Signal, arch: Arch, budget: float) -> tuple[int, ...]:
+def partition_size(signal: Signal, p: Preset) -> tuple[int, ...]:
+    """The partition size per axis without --partitions: the medium's, else the preset's on every axis."""
+    return MEDIA[signal.kind].partition or (p.partition,) * len(signal.extents)
+
+
+def _grid_for_budget(signal: Signal, p: Preset, arch: Arch, budget: float) -> tuple[int, ...]:
     """A partition grid whose stream should take about ``budget`` bytes at a middling quantizer
     (the quantizer is then set to meet the budget, _alpha_for_size)."""
     per_param = BYTES_PER_WEIGHT
@@ -176,7 +186,7 @@ def _grid_for_budget(signal: Signal, arch: Arch, budget: float) -> tuple[int, ..
     local = sum(math.prod(s) for _, s in arch.local_tensors())
     per_partition = local * per_param + 2 * arch.naxes + 12 + BLOCK_OVERHEAD
     count = max(1.0, (budget - STREAM_OVERHEAD - glob * per_param) / per_partition)
-    base = MEDIA[signal.kind].partition
+    base = partition_size(signal, p)
     scale = (math.prod(e / b for e, b in zip(signal.extents, base)) / count) ** (1 / len(base))
     return tuple(max(1, min(e, round(e / (b * scale)))) for e, b in zip(signal.extents, base))
 
@@ -187,15 +197,13 @@ BLOCK_OVERHEAD = 4  # the rANS state that ends a local block
 STREAM_OVERHEAD = 300  # four chunk headers, stream header, global steps and class tables
 
 
-def _grid(signal: Signal, partitions, arch: Arch, kbps: float | None, partition: int) -> tuple[int, ...]:
+def _grid(signal: Signal, partitions, arch: Arch, kbps: float | None, p: Preset) -> tuple[int, ...]:
     if partitions is not None:
         grid = parse_partitions(partitions, len(signal.extents)) if isinstance(partitions, str) else tuple(partitions)
     elif kbps is not None:
-        grid = _grid_for_budget(signal, arch, kbps * 125 * signal.extents[0] / signal.rate)
-    elif signal.kind == KIND_IMAGE:
-        grid = auto_grid(signal.extents, (partition, partition))
+        grid = _grid_for_budget(signal, p, arch, kbps * 125 * signal.extents[0] / signal.rate)
     else:
-        grid = auto_grid(signal.extents, MEDIA[signal.kind].partition)
+        grid = auto_grid(signal.extents, partition_size(signal, p))
     check_grid(signal.extents, grid)
     return grid
 
@@ -237,7 +245,6 @@ def encode(
     """
     start = perf_counter()
     files.check_output(dst, src, force)
-    p = preset(quality)
     if iterations is not None and iterations < 1:
         raise InrError(f"iterations must be at least 1, got {iterations}")
     for name, value in (("kbps", kbps), ("bpp", bpp)):
@@ -249,16 +256,15 @@ def encode(
         raise InrError("--kbps applies to audio and video; use --quality or --bpp for images")
     if bpp is not None and signals[0].kind != KIND_IMAGE:
         raise InrError("--bpp applies to images; use --kbps for audio and video")
-    if bpp is not None:
-        p = preset_for_bpp(bpp)
-    steps = iterations or p.steps
+    chosen = [preset_for_bpp(bpp) if bpp is not None else preset(quality, s.kind) for s in signals]
+    ends = list(itertools.accumulate(iterations or c.steps for c in chosen))  # progress counts every stream's steps
     budgets = [kbps] * len(signals) if kbps is None or len(signals) == 1 else [
         kbps * (1 - MEDIA[signals[0].kind].track_share), kbps * MEDIA[signals[0].kind].track_share]
 
     streams, used, alphas = [], [], []
-    for n, signal in enumerate(signals):
-        total = len(signals) * steps
-        report = None if progress is None else (lambda step, psnr, n=n: progress(n * steps + step, total, psnr))
+    for n, (signal, p) in enumerate(zip(signals, chosen)):
+        before = ends[n - 1] if n else 0
+        report = None if progress is None else (lambda step, psnr, b=before: progress(b + step, ends[-1], psnr))
         target = (bpp * math.prod(signal.extents) / 8 if bpp is not None
                   else None if budgets[n] is None else budgets[n] * 125 * signal.extents[0] / signal.rate)
         job = dict(partitions=partitions if n == 0 else None, kbps=budgets[n], target=target, quality=quality,
@@ -272,7 +278,7 @@ def encode(
                 again = _encode_signal(signal, PRESETS[index], **job)
                 if abs(again[0].size / target - 1) >= abs(stream.size / target - 1):
                     break
-                (stream, start_from, alpha), p = again, PRESETS[index]
+                (stream, start_from, alpha), chosen[n] = again, PRESETS[index]
         streams.append(stream.stream)
         used.append(start_from)
         alphas.append(alpha)
@@ -287,7 +293,7 @@ def encode(
                for s, signal, start_from, alpha in zip(container.read(data), signals, used, alphas)]
     return results[0] | {
         "input": str(src), "output": str(dst), "quality": None if bpp is not None else quality, "target_bpp": bpp,
-        "iterations": iterations or p.steps, "device": str(torch_device), "bytes": len(data),
+        "iterations": iterations or chosen[0].steps, "device": str(torch_device), "bytes": len(data),
         **_rates(signals[0], len(data)), "fit_seconds": fitted - start, "encode_seconds": perf_counter() - start,
         "streams": results,
     }
@@ -306,8 +312,8 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     from .fit import FitSettings, finetune_quantized, fit, sensitivities
 
     steps = iterations or p.steps
-    arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width)
-    grid = _grid(signal, partitions, arch, kbps, p.partition)
+    arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width, p.omega)
+    grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
     values = _fit_values(signal)
     settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20))
@@ -327,7 +333,7 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     def size_of(alpha: float) -> int:
         return coded(alpha).size
 
-    alpha = alpha_for(quality) if target is None else _alpha_for_size(size_of, target)
+    alpha = alpha_for(quality, signal.kind) if target is None else _alpha_for_size(size_of, target)
     global_refs, local_refs = priors.references(start_from, arch)
     finetune_quantized(model, values, grid, steps_for(sizes, sens, mse, alpha), settings, device,
                        refs=global_refs + local_refs)

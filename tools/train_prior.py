@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
-"""Learn a STRAINER image prior for the Local-Global INR and write it as a .safetensors prior file.
+"""Learn a STRAINER prior for the Local-Global INR of one kind of signal and write it as a .safetensors prior file.
 
     python tools/train_prior.py --depth 2 --local-width 12 --global-width 16   # inrcodec/priors/image-d2-l12-g16.safetensors
-    python tools/train_prior.py --presets            # one prior per preset network, into inrcodec/priors/
+    python tools/train_prior.py --presets                # one image prior per image preset network, into inrcodec/priors/
+    python tools/train_prior.py --kind audio --presets   # the same for audio (synthesized speech and music)
+    python tools/train_prior.py --kind video --media a.mkv b.mp4 ...   # any kind from given offline files
     python tools/train_prior.py ... -o elsewhere.safetensors --wheel scikit_image-0.26.0-....whl
 
-The defaults (2000 steps) are the recipe of the shipped priors: about 6-9 minutes per prior on
-a 2-core CPU (see inrcodec/priors/PROVENANCE.md for each prior's recipe and time).
+The image defaults (2000 steps, 64 px partitions) are the recipe of the shipped image priors:
+about 1-3 minutes per prior on one core (inrcodec/priors/PROVENANCE.md gives each prior's
+recipe, time and training data).
 
-Training (STRAINER, adapted): every training photo is split into partitions of about 64 px, as
-the encoder does. All partitions of all photos share ONE set of hidden local layers (they see
-partition-local coordinates, so one set serves every partition), and all photos share the
-global layers and the merge; each partition of each photo keeps its own output head. The
-shared tensors, trained jointly on the sum of the photos' MSE, are the prior; the heads are
-thrown away. Seeded and deterministic on one machine (CPU, one thread).
+Training (STRAINER, adapted), the same for every kind: every training signal is split into
+partitions (``--partition``, samples per axis), as the encoder does. All partitions of all
+signals share ONE set of hidden local layers (they see partition-local coordinates, so one set
+serves every partition), and all signals share the global layers and the merge; each partition
+of each signal keeps its own output head. The shared tensors, trained jointly on the sum of
+the signals' MSE, are the prior; the heads are thrown away. Seeded and deterministic on one
+machine (CPU, one thread).
 
-Training photos: scikit-image's package data, read from its PyPI wheel (pip download, no
-install; or --wheel PATH), never the benchmark corpus (tools/fetch_corpus.py). Their
-provenance and licences go into the prior's metadata and into PROVENANCE.md next to it.
+Training media (a loader per kind, LOADERS; never the benchmark media):
+  image  scikit-image's package data, read from its PyPI wheel (pip download, no install; or --wheel PATH)
+  audio  speech synthesized with espeak-ng and music synthesized by tools/synth_music.py
+  any    --media FILE ...: the files given (read as the encoder reads them)
+Their provenance and licences go into the prior's metadata and into PROVENANCE.md next to it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import io
 import json
 import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,6 +50,9 @@ from inrcodec import priors  # noqa: E402
 from inrcodec.arch import Arch  # noqa: E402
 from inrcodec.grid import all_partitions, auto_grid, bounds  # noqa: E402
 from inrcodec.model import LocalGlobalINR  # noqa: E402
+
+KINDS = {"image": 2, "audio": 1, "video": 3}  # coordinate axes of each kind
+PARTITION = {"image": (64, 64), "audio": (1024,), "video": (8, 32, 32)}  # default --partition
 
 WHEEL = "scikit-image==0.26.0"
 # skimage/data file -> licence as scikit-image's skimage/data/_fetchers.py states it.
@@ -61,48 +70,94 @@ PHOTOS = {
 }
 
 
-def training_photos(wheel: Path | None) -> tuple[list[np.ndarray], str]:
-    """The photos as float32 (H, W, 3) in [0, 1] (gray ones replicated), and the wheel's name."""
+# ---------------------------------------------------------------------------- training media, per kind
+# A loader returns the signals (float32 arrays extents + (channels,), values in [0, 1], one
+# channel count for all) and their provenance {"source": text, "items": {name: licence}}.
+
+
+def image_media(args) -> tuple[list[np.ndarray], dict]:
+    """The photos as (H, W, 3) (gray ones replicated), from the scikit-image wheel."""
+    from PIL import Image
+
     with tempfile.TemporaryDirectory() as tmp:
+        wheel = args.wheel
         if wheel is None:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, WHEEL], check=True)
             wheel = next(Path(tmp).glob("scikit_image-*.whl"))
         with zipfile.ZipFile(wheel) as z:
             photos = [np.asarray(Image.open(io.BytesIO(z.read(f"skimage/data/{n}"))).convert("RGB"), np.float32) / 255
                       for n in PHOTOS]
-    return photos, Path(wheel).name
+    return photos, {"source": f"PyPI wheel {Path(wheel).name}, skimage/data/", "photos": PHOTOS}
+
+
+def audio_media(args) -> tuple[list[np.ndarray], dict]:
+    """Mono clips: espeak-ng speech (22.05 kHz) and synthesized music (44.1 kHz, each channel a clip)."""
+    import synth_music
+
+    if not shutil.which("espeak-ng"):
+        raise SystemExit("audio training needs espeak-ng (Debian: apt-get install espeak-ng)")
+    clips, items = [], {}
+    for name, samples in synth_music.speech_clips() + synth_music.music_clips():
+        clips += [(c[:, None] + 1) / 2 for c in samples.T]
+        items[name] = "synthesized here (tools/synth_music.py); no third-party content"
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.split("Data")[0].strip()
+    return [c.astype(np.float32) for c in clips], {
+        "source": f"speech: {version} (Debian package espeak-ng, GPL-3.0-or-later; its output is not covered by "
+                  "the GPL) reading texts written for this project; music: additive and FM synthesis by "
+                  "tools/synth_music.py (seeded). Not the benchmark clips.",
+        "items": items}
+
+
+def file_media(args) -> tuple[list[np.ndarray], dict]:
+    """The files of --media, read as the encoder reads them (first stream of each)."""
+    from inrcodec import codec
+
+    signals = [codec.read_source(f)[0] for f in args.media]
+    kinds = {codec.KIND_NAMES[s.kind] for s in signals}
+    if kinds != {args.kind}:
+        raise SystemExit(f"--media holds {', '.join(sorted(kinds))} files, not only {args.kind}")
+    return [np.asarray(codec._fit_values(s), np.float32) for s in signals], {
+        "source": "files given to tools/train_prior.py --media", "items": {Path(f).name: "see PROVENANCE.md" for f in args.media}}
+
+
+LOADERS = {"image": image_media, "audio": audio_media}
+
+
+# ---------------------------------------------------------------------------- training
 
 
 class Batches:
-    """Random coordinates of every partition of every photo, with their target samples."""
+    """Random coordinates of every partition of every signal, with their target samples."""
 
-    def __init__(self, photos: list[np.ndarray], partition: int):
-        starts, sizes, extents, bases, widths = [], [], [], [], []
+    def __init__(self, signals: list[np.ndarray], partition: tuple[int, ...]):
+        starts, sizes, extents, bases, strides = [], [], [], [], []
         base = 0
-        for photo in photos:
-            shape = photo.shape[:2]
+        for signal in signals:
+            shape = signal.shape[:-1]
             grid = auto_grid(shape, partition)
+            stride = [math.prod(shape[a + 1 :]) for a in range(len(shape))]
             for pos in all_partitions(grid):
                 spans = [bounds(e, c, i) for e, c, i in zip(shape, grid, pos)]
                 starts.append([s for s, _ in spans])
                 sizes.append([t - s for s, t in spans])
                 extents.append(shape)
                 bases.append(base)
-                widths.append(shape[1])
-            base += shape[0] * shape[1]
+                strides.append(stride)
+            base += math.prod(shape)
         t = lambda v, dt=torch.float32: torch.tensor(v, dtype=dt)[:, None, :]  # noqa: E731
         self.starts, self.sizes, self.extents = t(starts, torch.long), t(sizes, torch.long), t(extents)
-        self.bases, self.widths = torch.tensor(bases)[:, None], torch.tensor(widths)[:, None]
-        self.target = torch.from_numpy(np.concatenate([p.reshape(-1, 3) for p in photos])) * 2 - 1
-        self.partitions = len(starts)
+        self.bases, self.strides = torch.tensor(bases)[:, None], t(strides, torch.long)
+        channels = signals[0].shape[-1]
+        self.target = torch.from_numpy(np.concatenate([s.reshape(-1, channels) for s in signals])) * 2 - 1
+        self.partitions, self.naxes = len(starts), len(partition)
 
     def draw(self, per_partition: int, rng: torch.Generator):
-        u = torch.rand(self.partitions, per_partition, 2, generator=rng)
+        u = torch.rand(self.partitions, per_partition, self.naxes, generator=rng)
         offsets = (u * self.sizes).long()
         rows = self.starts + offsets
         local = (2 * offsets + 1) / self.sizes - 1
         glob = (2 * rows + 1) / self.extents - 1
-        index = self.bases + rows[..., 0] * self.widths + rows[..., 1]
+        index = self.bases + (rows * self.strides).sum(-1)
         return local.float(), glob.float(), self.target[index]
 
 
@@ -116,10 +171,10 @@ def shared_model(arch: Arch, partitions: int, seed: int) -> LocalGlobalINR:
     return model
 
 
-def train(photos, arch: Arch, steps: int, lr: float, per_partition: int, partition: int, seed: int,
+def train(signals, arch: Arch, steps: int, lr: float, per_partition: int, partition: tuple[int, ...], seed: int,
           log=None) -> tuple[dict[str, np.ndarray], LocalGlobalINR]:
     torch.manual_seed(seed)
-    batches = Batches(photos, partition)
+    batches = Batches(signals, partition)
     model = shared_model(arch, batches.partitions, seed)
     rng = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -139,70 +194,103 @@ def train(photos, arch: Arch, steps: int, lr: float, per_partition: int, partiti
     return {n: values[n] for n in names}, model
 
 
-def write_prior(target: Path, name: str, arch: Arch, tensors, recipe: dict, wheel: str) -> priors.Prior:
+# ---------------------------------------------------------------------------- files
+
+
+def prior_name(kind: str, arch: Arch) -> str:
+    name = f"{kind}-d{arch.depth}-l{arch.local_width}-g{arch.global_width}"
+    return name if arch.omega == 30 else f"{name}-w{arch.omega:g}"
+
+
+def write_prior(target: Path, name: str, kind: str, arch: Arch, tensors, recipe: dict, provenance: dict) -> priors.Prior:
     """The prior file, its provenance in the metadata and in PROVENANCE.md beside it."""
-    meta = {"training_data": json.dumps({"source": f"PyPI wheel {wheel}, skimage/data/", "photos": PHOTOS}),
-            "recipe": json.dumps(recipe), "tool": "tools/train_prior.py"}
-    prior = priors.Prior(name, "image", Arch(2, 1, arch.depth, arch.local_width, arch.global_width), tensors, meta)
+    meta = {"training_data": json.dumps(provenance), "recipe": json.dumps(recipe), "tool": "tools/train_prior.py"}
+    prior = priors.Prior(name, kind, Arch(arch.naxes, 1, arch.depth, arch.local_width, arch.global_width, arch.omega),
+                         tensors, meta)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(priors.to_bytes(prior))
-    write_provenance(target.parent, wheel)
+    write_provenance(target.parent)
     return prior
 
 
-def write_provenance(folder: Path, wheel: str) -> None:
-    """PROVENANCE.md beside the priors: training photos, licences, each prior's digest and recipe."""
+def write_provenance(folder: Path) -> None:
+    """PROVENANCE.md beside the priors: per kind, the training media, licences, each prior's digest and recipe."""
     lines = ["# Priors\n", "Trained by `tools/train_prior.py` (STRAINER: shared global, merge and hidden local layers,",
-             f"one head per partition of each photo) on photos from the PyPI wheel `{wheel}`",
-             "(package data under `skimage/data/`). None of them is in the benchmark corpus.\n",
-             "| photo | licence |", "|---|---|"] + [f"| {n} | {lic} |" for n, lic in PHOTOS.items()]
-    lines += ["", "| prior | sha256 | recipe |", "|---|---|---|"]
-    for p in sorted(folder.glob(f"*{priors.SUFFIX}")):
-        q = priors.load(p)
-        lines.append(f"| {q.name} | {q.sha256.hex()} | `{q.metadata.get('recipe', '')}` |")
+             "one head per partition of each training signal). None of the training media is benchmark media."]
+    found = [priors.load(p) for p in sorted(folder.glob(f"*{priors.SUFFIX}"))]
+    for kind in sorted({q.kind for q in found}):
+        ours = [q for q in found if q.kind == kind]
+        sources = {q.metadata.get("training_data", "{}") for q in ours}
+        lines += ["", f"## {kind}", ""]
+        for text in sorted(sources):
+            data = json.loads(text)
+            items = data.get("photos") or data.get("items") or {}
+            lines += [f"Training media: {data.get('source', 'unknown')}", "", "| item | licence |", "|---|---|"]
+            lines += [f"| {n} | {lic} |" for n, lic in items.items()] + [""]
+        lines += ["| prior | sha256 | recipe |", "|---|---|---|"]
+        lines += [f"| {q.name} | {q.sha256.hex()} | `{q.metadata.get('recipe', '')}` |" for q in ours]
     (folder / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
+
+
+def preset_archs(kind: str, channels: int) -> list[Arch]:
+    """The distinct networks of the kind's presets (inrcodec.codec.MEDIA)."""
+    from inrcodec import codec
+
+    number = {v: k for k, v in codec.KIND_NAMES.items()}[kind]
+    return sorted({Arch(KINDS[kind], channels, p.depth, p.local_width, p.global_width, p.omega)
+                   for p in codec.MEDIA[number].presets}, key=lambda a: (a.local_width, a.depth, a.global_width))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kind", choices=sorted(KINDS), default="image")
     ap.add_argument("-o", "--output", type=Path, help="[default: inrcodec/priors/NAME.safetensors]")
-    ap.add_argument("--name", help="[default: image-dDEPTH-lLOCAL-gGLOBAL]")
+    ap.add_argument("--name", help="[default: KIND-dDEPTH-lLOCAL-gGLOBAL, with -wOMEGA unless omega is 30]")
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--local-width", type=int, default=20)
     ap.add_argument("--global-width", type=int, default=32)
-    ap.add_argument("--presets", action="store_true", help="one prior per distinct preset architecture")
+    ap.add_argument("--omega", type=float, default=30.0)
+    ap.add_argument("--presets", action="store_true", help="one prior per distinct preset network of the kind")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--samples", type=int, default=64, help="samples per partition per step")
-    ap.add_argument("--partition", type=int, default=64)
+    ap.add_argument("--partition", help="samples per partition along each axis, e.g. 64 or 8x32x32 "
+                                        "[default: image 64, audio 1024, video 8x32x32]")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image wheel")
+    ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image wheel (image)")
+    ap.add_argument("--media", nargs="+", help="train on these files of the kind instead of its built-in media")
     args = ap.parse_args(argv)
     if args.presets and (args.output or args.name):
         ap.error("--presets names and places its priors itself (inrcodec/priors/)")
+    if args.media is None and args.kind not in LOADERS:
+        ap.error(f"{args.kind} has no built-in training media: give --media FILE ...")
+    naxes = KINDS[args.kind]
+    partition = PARTITION[args.kind] if args.partition is None else tuple(int(v) for v in args.partition.split("x"))
+    if len(partition) == 1:
+        partition *= naxes
+    if len(partition) != naxes:
+        ap.error(f"--partition needs {naxes} numbers for {args.kind}")
     torch.set_num_threads(1)
 
+    signals, provenance = (file_media if args.media else LOADERS[args.kind])(args)
+    channels = signals[0].shape[-1]
+    if any(s.shape[-1] != channels or s.ndim != naxes + 1 for s in signals):
+        raise SystemExit(f"the training signals must all be {args.kind} with {channels} channels")
     if args.presets:
-        from inrcodec.codec import PRESETS
-
-        archs = sorted({Arch(2, 3, p.depth, p.local_width, p.global_width) for p in PRESETS}, key=lambda a: a.local_width)
+        archs = preset_archs(args.kind, channels)
     else:
-        archs = [Arch(2, 3, args.depth, args.local_width, args.global_width)]
-    jobs = []
+        archs = [Arch(naxes, channels, args.depth, args.local_width, args.global_width, args.omega)]
     for arch in archs:
-        name = args.name or f"image-d{arch.depth}-l{arch.local_width}-g{arch.global_width}"
-        jobs.append((name, args.output or ROOT / "inrcodec" / "priors" / f"{name}{priors.SUFFIX}", arch))
-
-    photos, wheel = training_photos(args.wheel)
-    for name, target, arch in jobs:
+        name = args.name or prior_name(args.kind, arch)
+        target = args.output or ROOT / "inrcodec" / "priors" / f"{name}{priors.SUFFIX}"
         start = time.perf_counter()
-        tensors, _ = train(photos, arch, args.steps, args.lr, args.samples, args.partition, args.seed,
+        tensors, _ = train(signals, arch, args.steps, args.lr, args.samples, partition, args.seed,
                            lambda s, p: print(f"{name}: step {s} PSNR {p:.2f} dB", file=sys.stderr, flush=True))
         seconds = time.perf_counter() - start
         recipe = {"steps": args.steps, "lr": args.lr, "samples_per_partition": args.samples,
-                  "partition": args.partition, "seed": args.seed, "torch": torch.__version__,
-                  "train_seconds": round(seconds, 1)}
-        prior = write_prior(target, name, arch, tensors, recipe, wheel)
+                  "partition": partition[0] if args.kind == "image" else list(partition), "seed": args.seed,
+                  "torch": torch.__version__, "train_seconds": round(seconds, 1)}
+        prior = write_prior(target, name, args.kind, arch, tensors, recipe, provenance)
         print(f"wrote {target}: {target.stat().st_size} bytes, sha256 {prior.sha256.hex()[:16]}, {seconds:.0f} s")
     return 0
 
