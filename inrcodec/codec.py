@@ -38,6 +38,7 @@ class Preset:
     steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
     lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
     omega: float = 30.0  # SIREN frequency of every layer (stored in the file)
+    hertz: tuple[float, float] | None = None  # audio: initial first-layer bandwidth of the local and global net (Hz)
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's, and
@@ -51,6 +52,10 @@ PRESETS = (
     Preset(60, 96, 24, 32, 3, 1200, 1.5e-3),
     Preset(80, 64, 24, 32, 3, 1200, 1.5e-3),
     Preset(90, 48, 24, 32, 3, 1200, 1.5e-3),
+)
+# Audio presets: partitions are samples along time (benchmarks/LEVERS.md, audio section).
+AUDIO_PRESETS = (
+    Preset(0, 2048, 20, 32, 2, 2400, 3e-3, hertz=(370.0, 300.0)),
 )
 ALPHA = (0.6, 0.15)
 LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
@@ -76,7 +81,7 @@ class Medium:
 
 MEDIA = {
     KIND_IMAGE: Medium(PRESETS, None, (".png", ".npy")),
-    KIND_AUDIO: Medium(PRESETS, (1024,), (".wav", ".flac", ".npy"),
+    KIND_AUDIO: Medium(AUDIO_PRESETS, None, (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
     KIND_VIDEO: Medium(PRESETS, (16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
@@ -208,6 +213,18 @@ def _grid(signal: Signal, partitions, arch: Arch, kbps: float | None, p: Preset)
     return grid
 
 
+def _first_layer(signal: Signal, p: Preset, grid) -> tuple[float, float]:
+    """Initial first-layer scales (local, global net) that give the preset's bandwidth in Hz.
+
+    sin(omega * w * x) with |w| <= s over coordinates x in [-1, 1] spanning T seconds reaches
+    omega * s / (pi * T) Hz; T is a partition's duration (local) or the signal's (global).
+    """
+    if p.hertz is None or not signal.rate:
+        return 1.0, 1.0
+    spans = (signal.extents[0] / grid[0] / signal.rate, signal.extents[0] / signal.rate)
+    return tuple(math.pi * t * f / p.omega for t, f in zip(spans, p.hertz))
+
+
 def _fit_values(signal: Signal) -> np.ndarray:
     """Samples in the fitting convention of fit.py, values in [0, 1]."""
     if MEDIA[signal.kind].signed:
@@ -316,7 +333,7 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
     values = _fit_values(signal)
-    settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20))
+    settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20), first=_first_layer(signal, p, grid))
     model = fit(values, grid, arch, settings, device, progress, start_from)
     mse, sens = sensitivities(model, values, grid, settings, device)
     sizes = [t.numel() for t in model.parameters()]

@@ -33,6 +33,7 @@ class FitSettings:
     seed: int = 0
     qat_steps: int = 0  # steps of quantization-aware fine-tuning after the float phase
     qat_lr: float = 2e-4
+    first: tuple[float, float] = (1.0, 1.0)  # initial first-layer scale of the local and the global net (model.py)
 
     def batch(self, device: torch.device, tile: int, partitions: int) -> int:
         """Samples drawn per partition per step: 5% of a tile on the CPU, a whole tile on a GPU.
@@ -118,7 +119,8 @@ def fit(
     """
     sampler = _Sampler(samples, grid, settings, device)
     torch.manual_seed(settings.seed)
-    model = LocalGlobalINR(arch, len(sampler.positions), torch.Generator().manual_seed(settings.seed))
+    model = LocalGlobalINR(arch, len(sampler.positions), torch.Generator().manual_seed(settings.seed),
+                           first=settings.first)
     if prior is not None:
         prior.initialise(model)
     model = model.to(device)

@@ -33,8 +33,11 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
 
 
 class LocalGlobalINR(nn.Module):
-    def __init__(self, arch: Arch, partitions: int, generator: torch.Generator | None = None, init: bool = True):
-        """``init=False`` leaves the weights unset, for a decoder that loads them (load_quantized)."""
+    def __init__(self, arch: Arch, partitions: int, generator: torch.Generator | None = None, init: bool = True,
+                 first: tuple[float, float] = (1.0, 1.0)):
+        """``init=False`` leaves the weights unset, for a decoder that loads them (load_quantized);
+        ``first`` scales the initial first-layer weights of the local and the global net (their
+        frequencies: audio needs far more cycles per partition than an image)."""
         super().__init__()
         self.arch = arch
         self.global_params = nn.ParameterList(
@@ -44,16 +47,17 @@ class LocalGlobalINR(nn.Module):
             nn.Parameter(torch.empty(partitions, *shape)) for _, shape in arch.local_tensors()
         )
         if init:
-            self._siren_init(generator)
+            self._siren_init(generator, first)
 
     @torch.no_grad()
-    def _siren_init(self, generator):
-        """SIREN: first layers U(-1/in, 1/in), later ones U(-sqrt(6/in)/w, sqrt(6/in)/w)."""
+    def _siren_init(self, generator, first):
+        """SIREN: first layers U(-1/in, 1/in) (times ``first``), later ones U(-sqrt(6/in)/w, sqrt(6/in)/w)."""
         arch = self.arch
-        for specs, params in ((arch.global_tensors(), self.global_params), (arch.local_tensors(), self.local_params)):
+        for specs, params, scale in ((arch.global_tensors(), self.global_params, first[1]),
+                                     (arch.local_tensors(), self.local_params, first[0])):
             for (name, shape), weight, bias in zip(specs[0::2], params[0::2], params[1::2]):
                 fan_in = shape[0]
-                bound = 1 / fan_in if name.endswith(".0.weight") else math.sqrt(6 / fan_in) / arch.omega
+                bound = scale / fan_in if name.endswith(".0.weight") else math.sqrt(6 / fan_in) / arch.omega
                 weight.uniform_(-bound, bound, generator=generator)
                 bias.uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
 
