@@ -219,11 +219,12 @@ def _inr_encode(source: Source, quality, options: Options, work: Path) -> anchor
 
 
 def inr_codecs() -> tuple[Codec, ...]:
-    from .codec import PRESETS
+    from .codec import MEDIA
+    from .container import KIND_NAMES
 
-    points = tuple(p.quality for p in PRESETS)
-    return tuple(Codec("inrcodec", kind, "quality", points, (25, 75), _inr_encode,
-                       f"inrcodec {__version__}, Local-Global INR") for kind in INR_KINDS)
+    kinds = {name: k for k, name in KIND_NAMES.items()}
+    return tuple(Codec("inrcodec", kind, "quality", tuple(p.quality for p in MEDIA[kinds[kind]].presets), (25, 75),
+                       _inr_encode, f"inrcodec {__version__}, Local-Global INR") for kind in INR_KINDS)
 
 
 def all_codecs() -> tuple[Codec, ...]:
@@ -321,8 +322,10 @@ def _cost(codec: Codec, source: Source, point, options: Options) -> float:
     if codec.name != "inrcodec":
         return size
     from .codec import preset
+    from .container import KIND_NAMES
 
-    return size * (options.iterations or preset(point).steps)
+    kind = next(k for k, name in KIND_NAMES.items() if name == source.kind)
+    return size * (options.iterations or preset(point, kind).steps)
 
 
 # ---------------------------------------------------------------------------- the sweep

@@ -31,7 +31,7 @@ from .quant import quantize, steps_for
 @dataclass(frozen=True)
 class Preset:
     quality: int  # the lowest quality this preset serves
-    partition: int  # partition size in samples along every axis (image pixels, audio samples) without --partitions
+    partition: int | tuple[int, ...]  # partition size in samples, on every axis or per axis, without --partitions
     local_width: int
     global_width: int
     depth: int
@@ -39,11 +39,12 @@ class Preset:
     lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
     omega: float = 30.0  # SIREN frequency of every layer (stored in the file)
     hertz: tuple[float, float] | None = None  # audio: initial first-layer bandwidth of the local and global net (Hz)
+    fraction: float | None = None  # share of each partition's samples drawn per step (None: fit.py's, by device)
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's, and
 # within it the quantizer's error share alpha falls from ALPHA[0] to ALPHA[1] as quality rises.
-# Image presets (also video's until it has its own), chosen from the sweep in
+# Image presets, chosen from the sweep in
 # benchmarks/LEVERS.md (rate-distortion frontier on corpus photos).
 PRESETS = (
     Preset(0, 96, 8, 16, 2, 2000, 3e-3),
@@ -79,11 +80,15 @@ class Medium:
     track_share: float = 0.0  # share of --kbps given to an audio track (video)
 
 
+# Video (frames, rows, columns): chosen from the sweep in benchmarks/LEVERS.md (video section) for
+# rate-distortion within an encode of 10 minutes for a 5-s 320x240 clip on 2 CPU cores.
+VIDEO_PRESETS = tuple(replace(p, partition=(16, 64, 64)) for p in PRESETS)
+
 MEDIA = {
     KIND_IMAGE: Medium(PRESETS, None, (".png", ".npy")),
     KIND_AUDIO: Medium(AUDIO_PRESETS, None, (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
-    KIND_VIDEO: Medium(PRESETS, (16, 64, 64), (".mp4", ".mkv", ".npy", ".wav", ".flac"),
+    KIND_VIDEO: Medium(VIDEO_PRESETS, None, (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
 
@@ -180,7 +185,9 @@ def read_source(src) -> list[Signal]:
 
 def partition_size(signal: Signal, p: Preset) -> tuple[int, ...]:
     """The partition size per axis without --partitions: the medium's, else the preset's on every axis."""
-    return MEDIA[signal.kind].partition or (p.partition,) * len(signal.extents)
+    if MEDIA[signal.kind].partition:
+        return MEDIA[signal.kind].partition
+    return p.partition if isinstance(p.partition, tuple) else (p.partition,) * len(signal.extents)
 
 
 def _grid_for_budget(signal: Signal, p: Preset, arch: Arch, budget: float) -> tuple[int, ...]:
@@ -333,7 +340,8 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
     values = _fit_values(signal)
-    settings = FitSettings(steps, lr=p.lr, seed=seed, qat_steps=max(1, steps // 20), first=_first_layer(signal, p, grid))
+    settings = FitSettings(steps, lr=p.lr, fraction=p.fraction, seed=seed, qat_steps=max(1, steps // 20),
+                           first=_first_layer(signal, p, grid))
     model = fit(values, grid, arch, settings, device, progress, start_from)
     mse, sens = sensitivities(model, values, grid, settings, device)
     sizes = [t.numel() for t in model.parameters()]
