@@ -80,9 +80,15 @@ class Medium:
     track_share: float = 0.0  # share of --kbps given to an audio track (video)
 
 
-# Video (frames, rows, columns): chosen from the sweep in benchmarks/LEVERS.md (video section) for
-# rate-distortion within an encode of 10 minutes for a 5-s 320x240 clip on 2 CPU cores.
-VIDEO_PRESETS = tuple(replace(p, partition=(16, 64, 64)) for p in PRESETS)
+# Video, partitions as (frames, rows, columns): one network (the widest local net won at equal
+# rate) whose partition size sets the rate; 2000 steps on 1% of the samples each keep a
+# 5-s 320x240 clip within 10 minutes on 2 CPU cores (benchmarks/LEVERS.md, video section).
+VIDEO_PRESETS = (
+    Preset(0, (25, 120, 160), 24, 32, 3, 2000, 3e-3, fraction=0.01),  # 5x2x2 partitions on 125x240x320
+    Preset(30, (16, 80, 107), 24, 32, 3, 2000, 3e-3, fraction=0.01),  # 8x3x3
+    Preset(60, (12, 80, 80), 24, 32, 3, 2000, 3e-3, fraction=0.01),  # 10x3x4
+    Preset(90, (8, 60, 64), 24, 32, 3, 2000, 3e-3, fraction=0.01),  # 16x4x5
+)
 
 MEDIA = {
     KIND_IMAGE: Medium(PRESETS, None, (".png", ".npy")),

@@ -78,7 +78,7 @@ class _Sampler:
         rows = self.starts + offsets
         local = (2 * offsets + 1) / self.sizes - 1
         glob = (2 * rows + 1) / self.ext - 1
-        return local.float(), glob.float(), self.target[(rows * self.strides).sum(-1)]
+        return local.float(), glob.float(), self.target[(rows * self.strides).sum(-1)].float()  # video is held as float16
 
 
 def _train(model, sampler: _Sampler, steps: int, lr: float, params_for, progress):
