@@ -35,11 +35,12 @@ class Preset:
     local_width: int
     global_width: int
     depth: int
-    steps: int  # float fitting steps; a twentieth as many again with the quantizer in the loop
+    steps: int  # float fitting steps; then qat[0] as many again per step with the quantizer in the loop
     lr: float  # peak learning rate: deeper, wider networks need a lower one (benchmarks/LEVERS.md)
     omega: float = 30.0  # SIREN frequency of every layer (stored in the file)
     hertz: tuple[float, float] | None = None  # audio: initial first-layer bandwidth of the local and global net (Hz)
     fraction: float | None = None  # share of each partition's samples drawn per step (None: fit.py's, by device)
+    qat: tuple[float, float] = (0.05, 2e-4)  # quantization-aware steps per float step, and their lr
 
 
 # Ordered by quality; each preset serves qualities from its own up to the next one's, and
@@ -49,10 +50,10 @@ class Preset:
 PRESETS = (
     Preset(0, 96, 8, 16, 2, 2000, 3e-3),
     Preset(20, 96, 12, 16, 2, 2000, 3e-3),
-    Preset(40, 96, 16, 32, 3, 1600, 1.5e-3),
-    Preset(60, 96, 24, 32, 3, 1200, 1.5e-3),
-    Preset(80, 64, 24, 32, 3, 1200, 1.5e-3),
-    Preset(90, 48, 24, 32, 3, 1200, 1.5e-3),
+    Preset(40, 96, 16, 32, 3, 1600, 1.5e-3, qat=(0.2, 5e-4)),
+    Preset(60, 96, 24, 32, 3, 1200, 1.5e-3, qat=(0.2, 5e-4)),
+    Preset(80, 64, 24, 32, 3, 1200, 1.5e-3, qat=(0.2, 5e-4)),
+    Preset(90, 48, 24, 32, 3, 1200, 1.5e-3, qat=(0.2, 5e-4)),
 )
 # Audio presets: partitions are samples along time (benchmarks/LEVERS.md, audio section).
 AUDIO_PRESETS = (
@@ -346,8 +347,9 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
     values = _fit_values(signal)
-    settings = FitSettings(steps, lr=p.lr, fraction=p.fraction, seed=seed, qat_steps=max(1, steps // 20),
-                           first=_first_layer(signal, p, grid))
+    share, qat_lr = p.qat  # longer QAT was measured on the depth-3 image presets only (benchmarks/LEVERS.md)
+    settings = FitSettings(steps, lr=p.lr, fraction=p.fraction, seed=seed, qat_steps=max(1, int(steps * share)),
+                           qat_lr=qat_lr, first=_first_layer(signal, p, grid))
     model = fit(values, grid, arch, settings, device, progress, start_from)
     mse, sens = sensitivities(model, values, grid, settings, device)
     sizes = [t.numel() for t in model.parameters()]
