@@ -69,12 +69,10 @@ DEFAULT_QUALITY = 75
 class Medium:
     """What differs between kinds of signal: the one table of per-medium defaults.
 
-    A per-medium prior (issue 3) belongs here too: the encode loop fits each Signal with its
-    Medium's settings, so the prior of the signal's kind is picked where FitSettings is built.
+    The prior is found by kind and network (priors.default_for), so it needs no entry here.
     """
 
     presets: tuple[Preset, ...]  # by quality (preset())
-    partition: tuple[int, ...] | None  # partition size per axis without --partitions; None: the preset's on every axis
     outputs: tuple[str, ...]  # decode output suffixes
     inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
@@ -92,10 +90,10 @@ VIDEO_PRESETS = (
 )
 
 MEDIA = {
-    KIND_IMAGE: Medium(PRESETS, None, (".png", ".npy")),
-    KIND_AUDIO: Medium(AUDIO_PRESETS, None, (".wav", ".flac", ".npy"),
+    KIND_IMAGE: Medium(PRESETS, (".png", ".npy")),
+    KIND_AUDIO: Medium(AUDIO_PRESETS, (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
-    KIND_VIDEO: Medium(VIDEO_PRESETS, None, (".mp4", ".mkv", ".npy", ".wav", ".flac"),
+    KIND_VIDEO: Medium(VIDEO_PRESETS, (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
 
@@ -191,9 +189,7 @@ def read_source(src) -> list[Signal]:
 
 
 def partition_size(signal: Signal, p: Preset) -> tuple[int, ...]:
-    """The partition size per axis without --partitions: the medium's, else the preset's on every axis."""
-    if MEDIA[signal.kind].partition:
-        return MEDIA[signal.kind].partition
+    """The partition size per axis without --partitions: the preset's, per axis or on every axis."""
     return p.partition if isinstance(p.partition, tuple) else (p.partition,) * len(signal.extents)
 
 
