@@ -213,10 +213,7 @@ def video_anchor(frames: np.ndarray, rate: float, codec: str, kbps: float) -> di
 
 
 def run_audio(name: str, src: Path, kbps: float, work: Path, iterations) -> dict:
-    import torch
-
     dst = work / f"{name}_{kbps:g}.inr"
-    torch.set_num_threads(2)
     cpu = time.process_time()
     r = inrcodec.encode(src, dst, kbps=kbps, iterations=iterations, device="cpu", force=True)
     encode_cpu = time.process_time() - cpu
@@ -238,7 +235,6 @@ def run_video(src: Path, work: Path, iterations, quality: int) -> list[dict]:
     import torch
 
     dst = work / "video.inr"
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     cpu = time.process_time()
     r = inrcodec.encode(src, dst, quality=quality, iterations=iterations, device="cpu", force=True)
     encode_cpu = time.process_time() - cpu
@@ -276,9 +272,6 @@ def video_curves(src: Path, inr_rows: list[dict]) -> dict:
 
 def timing(sources: dict, work: Path, kbps: float) -> list[dict]:
     """Clean timings on few steps: encode at two step counts gives the time per step, extrapolated to 1000."""
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     rows = []
     for name, src, options, (a, b) in (("music", sources["music"], dict(kbps=kbps), (10, 110)),
                                        ("speech", sources["speech"], dict(kbps=kbps), (10, 110)),
@@ -317,6 +310,9 @@ def main(argv=None) -> int:
     ap.add_argument("--anchors-only", action="store_true", help="recompute the audio anchors of an existing JSON")
     ap.add_argument("--timing", action="store_true", help="only clean timings from few steps (see timing())")
     args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # one thread count for every timed run
     size = tuple(int(v) for v in args.size.split("x"))
     sources = make_sources(args.sources, args.seconds, size)
     work = args.sources / "work"

