@@ -12,6 +12,13 @@ tensors carry a leading partition axis and every product runs as a batched matmu
 (partitions, samples, features); the global weights are broadcast over the same batch so
 that each partition is computed identically whichever other partitions share the batch,
 which is what makes a cropped file decode to exactly the same samples.
+
+Fitting does not need that exactness, so it computes the same function faster
+(``forward(..., exact=False)``): the shared global and merge weights as one matrix product
+over every sample, the merge split into its local and global halves instead of a
+concatenation, and omega folded into the (small) weights instead of the (large) activations:
+sin((w x) @ W + w b) rather than sin(w (x @ W + b)). Its last bits differ and depend on the
+batch; a fit run twice on one machine still gives the same weights.
 """
 
 from __future__ import annotations
@@ -67,9 +74,12 @@ class LocalGlobalINR(nn.Module):
             for p, t in zip(list(self.global_params) + list(self.local_params), global_tensors + local_tensors):
                 p.copy_(torch.from_numpy(np.ascontiguousarray(t)))
 
-    def forward(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
-        """Samples (G, T, channels) at coordinates (G, T, naxes) of the partitions ``parts`` (slice or index)."""
-        return _linear(self.features(lc, gc, parts), self.local_params[-2][parts], self.local_params[-1][parts])
+    def forward(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None),
+                exact: bool = True) -> torch.Tensor:
+        """Samples (G, T, channels) at coordinates (G, T, naxes) of the partitions ``parts`` (slice or index);
+        ``exact=False``: every partition, computed the fitting way (module docstring)."""
+        features = self.features(lc, gc, parts) if exact else self._fitting_features(lc, gc)
+        return _linear(features, self.local_params[-2][parts], self.local_params[-1][parts])
 
     def features(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
         """The last merge's output (G, T, local width), which the heads map to samples."""
@@ -85,6 +95,28 @@ class LocalGlobalINR(nn.Module):
             l = act(_linear(m, lp[2 * k], lp[2 * k + 1]))
             g = act(_linear(g, gp[2 * k], gp[2 * k + 1]))
         return act(_linear(torch.cat([l, g], -1), merge_w, merge_b))
+
+    def _fitting_features(self, lc: torch.Tensor, gc: torch.Tensor) -> torch.Tensor:
+        """``features`` of every partition, the fitting way: shared weights over (G * T) rows at once."""
+        w, depth, wl = self.arch.omega, self.arch.depth, self.arch.local_width
+        gp, lp = list(self.global_params), list(self.local_params)
+        rows, shape = lc.shape[0] * lc.shape[1], lc.shape[:2]
+        merge_w, merge_b = gp[2 * depth] * w, gp[2 * depth + 1] * w
+
+        def local(x, k):
+            return torch.sin(torch.baddbmm(lp[2 * k + 1].unsqueeze(1) * w, x, lp[2 * k] * w))
+
+        def glob(x, k):
+            return torch.sin(torch.addmm(gp[2 * k + 1] * w, x, gp[2 * k] * w))
+
+        def merge(l, g):
+            return torch.sin(torch.addmm(torch.addmm(merge_b, g, merge_w[wl:]), l.reshape(rows, wl), merge_w[:wl]))
+
+        l, g = local(lc, 0), glob(gc.reshape(rows, -1), 0)
+        for k in range(1, depth):
+            m = merge(l, g).view(*shape, wl)
+            l, g = local(m, k), glob(g, k)
+        return merge(l, g).view(*shape, wl)
 
     def _sine(self, y: torch.Tensor) -> torch.Tensor:
         """sin(omega * y); in place when no gradient is recorded (decoding: the same values, a third faster)."""
