@@ -1,6 +1,7 @@
 """``inrcodec bench``: rate-distortion sweeps of inrcodec and the classic codecs over media files.
 
-Every codec encodes every file at each point of its sweep (a quality, a bitrate or a CRF).
+Every codec encodes every file at each point of its sweep (a quality, a bitrate or a CRF;
+inrcodec's is a quality for images and a bitrate in kbps for audio and video, INR_SWEEPS).
 Rates count the bytes of the whole encoded file, headers included: bits per pixel for images,
 kbps for audio, both for video. Distortion is measured on the decode in its delivered form
 (8-bit RGB for images and video, 16-bit PCM for audio): PSNR and MS-SSIM for images, PSNR for
@@ -181,7 +182,7 @@ def _deliver_image(samples: np.ndarray) -> np.ndarray:
 
 
 # The kinds inrcodec encodes, each with how its exact decode (.npy float samples) becomes the
-# delivered form; a kind inrcodec learns to encode is one more entry here.
+# delivered form; a kind inrcodec learns to encode is one more entry here and in INR_SWEEPS.
 INR_KINDS = {"image": _deliver_image, "audio": anchors.pcm16, "video": _deliver_image}
 
 
@@ -204,18 +205,34 @@ def _source_file(source: Source, work: Path) -> Path:
     return path
 
 
-def _inr_encode(source: Source, quality, options: Options, work: Path) -> anchors.Coded:
-    from . import codec
+def _inr_encoder(parameter: str):
+    """inrcodec's encode of a source at a point: a quality (images) or a bitrate in kbps (audio, video)."""
 
-    src = _source_file(source, work)
-    dst, npy = work / "encoded.inr", work / "decoded.npy"
-    start = time.perf_counter()
-    codec.encode(src, dst, quality=quality, iterations=options.iterations, device=options.device, force=True)
-    encoded = time.perf_counter()
-    codec.decode(dst, npy, device=options.device, force=True)
-    decoded = time.perf_counter()
-    samples = np.load(npy, allow_pickle=False)
-    return anchors.Coded(dst.read_bytes(), INR_KINDS[source.kind](samples), encoded - start, decoded - encoded)
+    def encode(source: Source, point, options: Options, work: Path) -> anchors.Coded:
+        from . import codec
+
+        src = _source_file(source, work)
+        dst, npy = work / "encoded.inr", work / "decoded.npy"
+        start = time.perf_counter()
+        codec.encode(src, dst, **{parameter: point}, iterations=options.iterations, device=options.device, force=True)
+        encoded = time.perf_counter()
+        codec.decode(dst, npy, device=options.device, force=True)
+        decoded = time.perf_counter()
+        samples = np.load(npy, allow_pickle=False)
+        return anchors.Coded(dst.read_bytes(), INR_KINDS[source.kind](samples), encoded - start, decoded - encoded)
+
+    return encode
+
+
+# inrcodec's sweep per kind: (parameter, points, the two of --quick). Images step through the
+# presets by quality; audio and video by bitrate (their rate follows --kbps; audio has one
+# preset, so qualities would only move the quantizer), spanning the anchors' rates: MP3 and
+# Opus 16-192 kbps; x264 at CRF 18-43 on 1-2 s of 320x240 bikes.mp4, about 30-300 kbps.
+INR_SWEEPS = {
+    "image": ("quality", None, (25, 75)),  # None: the lowest quality of every preset
+    "audio": ("kbps", (16, 24, 32, 48, 64, 96, 128), (24, 96)),
+    "video": ("kbps", (50, 100, 200, 400), (50, 200)),
+}
 
 
 def inr_codecs() -> tuple[Codec, ...]:
@@ -223,8 +240,13 @@ def inr_codecs() -> tuple[Codec, ...]:
     from .container import KIND_NAMES
 
     kinds = {name: k for k, name in KIND_NAMES.items()}
-    return tuple(Codec("inrcodec", kind, "quality", tuple(p.quality for p in MEDIA[kinds[kind]].presets), (25, 75),
-                       _inr_encode, f"inrcodec {__version__}, Local-Global INR") for kind in INR_KINDS)
+    codecs = []
+    for kind in INR_KINDS:
+        parameter, points, quick = INR_SWEEPS[kind]
+        points = points or tuple(p.quality for p in MEDIA[kinds[kind]].presets)
+        codecs.append(Codec("inrcodec", kind, parameter, points, quick, _inr_encoder(parameter),
+                            f"inrcodec {__version__}, Local-Global INR"))
+    return tuple(codecs)
 
 
 def all_codecs() -> tuple[Codec, ...]:
@@ -261,7 +283,7 @@ def codec_version(codec: Codec, options: Options) -> dict:
 
 
 def cache_key(source: Source, codec: Codec, point, version: dict) -> str:
-    text = json.dumps([source.sha256, codec.kind, codec.name, point, version], sort_keys=True)
+    text = json.dumps([source.sha256, codec.kind, codec.name, codec.parameter, point, version], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -321,11 +343,12 @@ def _cost(codec: Codec, source: Source, point, options: Options) -> float:
     size = source.reference.size
     if codec.name != "inrcodec":
         return size
-    from .codec import preset
+    from .codec import DEFAULT_QUALITY, preset
     from .container import KIND_NAMES
 
     kind = next(k for k, name in KIND_NAMES.items() if name == source.kind)
-    return size * (options.iterations or preset(point, kind).steps)
+    quality = point if codec.parameter == "quality" else DEFAULT_QUALITY  # --kbps encodes with the default preset
+    return size * (options.iterations or preset(quality, kind).steps)
 
 
 # ---------------------------------------------------------------------------- the sweep
@@ -335,12 +358,16 @@ def _cost(codec: Codec, source: Source, point, options: Options) -> float:
 class Plan:
     sources: list[Source]
     codecs: list[Codec]
-    points: dict[str, tuple]  # codec name -> points
+    points: dict[tuple[str, str], tuple]  # (kind, codec name) -> points
     options: Options = field(default_factory=Options)
 
 
 def plan(paths, codec_names=None, points=None, quick=False, options=Options()) -> Plan:
-    """What a bench run will do: the sources, the codecs for their kinds, each codec's points."""
+    """What a bench run will do: the sources, the codecs for their kinds, each codec's points.
+
+    ``points`` maps 'CODEC' or 'KIND:CODEC' to a sweep; a bare name must be unambiguous among
+    the codecs that run (inrcodec runs on every kind, by quality for images and kbps otherwise).
+    """
     sources = [load_source(p) for p in find_media(paths)]
     kinds = {s.kind for s in sources}
     known = {c.name for c in all_codecs()}
@@ -350,14 +377,26 @@ def plan(paths, codec_names=None, points=None, quick=False, options=Options()) -
     codecs = [c for c in all_codecs() if c.kind in kinds and c.name in names]
     if not codecs:
         raise InrError("none of the codecs asked for handles the files found")
-    chosen = {}
-    for c in codecs:
-        given = (points or {}).get(c.name)
-        chosen[c.name] = tuple(given) if given else (c.quick if quick else c.points)
-    for name in (points or {}):
-        if name not in known:
-            raise InrError(f"--points names an unknown codec {name}")
+    given = {_point_target(spec, codecs): tuple(values) for spec, values in (points or {}).items()}
+    chosen = {(c.kind, c.name): given.get((c.kind, c.name)) or (c.quick if quick else c.points) for c in codecs}
     return Plan(sources, codecs, chosen, options)
+
+
+def _point_target(spec: str, codecs: list[Codec]) -> tuple[str, str] | None:
+    """The (kind, codec) that a --points name, 'CODEC' or 'KIND:CODEC', sets; None for one not running."""
+    kind, _, name = spec.rpartition(":")
+    if kind and kind not in SUFFIXES:
+        raise InrError(f"--points names an unknown kind {kind}; bench knows {', '.join(SUFFIXES)}")
+    every = [c for c in all_codecs() if c.name == name]
+    if not every:
+        raise InrError(f"--points names an unknown codec {name}")
+    if kind and not any(c.kind == kind for c in every):
+        raise InrError(f"--points {spec}: {name} does not code {kind} ({', '.join(c.kind for c in every)} only)")
+    running = [c for c in codecs if c.name == name and kind in ("", c.kind)]
+    if len(running) > 1:
+        raise InrError(f"--points {spec} is ambiguous: {name} runs on {' and '.join(c.kind for c in running)} here; "
+                       f"write " + " or ".join(f"{c.kind}:{name}=..." for c in running))
+    return (running[0].kind, name) if running else None
 
 
 def run(p: Plan, out: Path, quiet: bool = False) -> dict:
@@ -369,7 +408,7 @@ def run(p: Plan, out: Path, quiet: bool = False) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     # anchors first (seconds), then inrcodec point by point, so early results cover every file
     tasks = [(c, point, s) for c in sorted(p.codecs, key=lambda c: c.name == "inrcodec")
-             for point in p.points[c.name] for s in p.sources if s.kind == c.kind]
+             for point in p.points[(c.kind, c.name)] for s in p.sources if s.kind == c.kind]
     versions = {(c.kind, c.name): codec_version(c, p.options) for c in p.codecs}
     if any(c.name == "inrcodec" for c in p.codecs):
         from . import fit, render  # noqa: F401  (imported before any timing: torch takes seconds to load)
@@ -432,7 +471,7 @@ def summarize(p: Plan, records: list[dict]) -> dict:
         codecs = {}
         for c in (c for c in p.codecs if c.kind == kind):
             rows = [r for r in records if r["kind"] == kind and r["codec"] == c.name]
-            points = list(p.points[c.name])
+            points = list(p.points[(c.kind, c.name)])
             results = {m: [_mean(r.get(m) for r in rows if r["point"] == pt) for pt in points] for m in measures}
             codecs[c.name] = {
                 "name": c.name,

@@ -314,16 +314,17 @@ def batch(src, dst, decode, decode_to, quality, iterations, partitions, seed, de
 
 
 def _points(values: tuple[str, ...]) -> dict[str, list]:
-    """--points CODEC=P1,P2,... (repeatable) as {codec: [numbers]}."""
+    """--points [KIND:]CODEC=P1,P2,... (repeatable) as {'[KIND:]CODEC': [numbers]}; bench.plan checks the names."""
     chosen = {}
     for value in values:
-        name, _, numbers = value.partition("=")
+        name, _, text = (part.strip() for part in value.partition("="))
         try:
-            chosen[name.strip()] = [int(x) if float(x).is_integer() else float(x) for x in numbers.split(",")]
+            numbers = [int(x) if float(x).is_integer() else float(x) for x in text.split(",")]
         except ValueError:
-            raise InrError(f"--points takes CODEC=P1,P2,... with numbers, got {value!r}") from None
-        if not name.strip() or not chosen[name.strip()]:
-            raise InrError(f"--points takes CODEC=P1,P2,... with numbers, got {value!r}")
+            numbers = []
+        if not name or not numbers:
+            raise InrError(f"--points takes [KIND:]CODEC=P1,P2,... with numbers, got {value!r}")
+        chosen[name] = numbers
     return chosen
 
 
@@ -333,8 +334,10 @@ def _points(values: tuple[str, ...]) -> dict[str, list]:
               show_default=True, help="Folder for the results and the cache of finished points.")
 @click.option("--codecs", metavar="NAMES", help="Comma-separated codecs [default: every codec for the kinds found]: "
               "inrcodec, jpeg, webp, avif, mp3, opus, aac, x264, x265, av1.")
-@click.option("--points", multiple=True, metavar="CODEC=P1,P2,...",
-              help="A codec's sweep: qualities (inrcodec, jpeg, webp, avif), kbps (mp3, opus, aac) or CRFs (x264, x265, av1).")
+@click.option("--points", multiple=True, metavar="[KIND:]CODEC=P1,P2,...",
+              help="A codec's sweep: qualities (jpeg, webp, avif; inrcodec on images), kbps (mp3, opus, aac; inrcodec on "
+              "audio and video) or CRFs (x264, x265, av1). KIND (image, audio, video) picks inrcodec's sweep of one kind "
+              "when files of several kinds run, e.g. audio:inrcodec=16,32,64.")
 @click.option("--quick", is_flag=True, help="Two points per codec: a smoke run.")
 @click.option("--iterations", type=click.IntRange(min=1), help="inrcodec fitting steps at every point (overrides each quality's own).")
 @_device

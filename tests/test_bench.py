@@ -120,6 +120,7 @@ def test_quick_bench_writes_every_output(quick, media_dir):
     markdown = (out / "results.md").read_text()
     assert "### image: mean over 2 files" in markdown and "### audio: mean over 1 files" in markdown
     assert "| inrcodec | quality 25 |" in markdown and "| opus | kbps 128 |" in markdown
+    assert "| inrcodec | kbps 24 |" in markdown and "| inrcodec | kbps 96 |" in markdown
 
 
 def test_quick_bench_numbers_are_sane(quick, media_dir):
@@ -152,6 +153,31 @@ def test_bench_rates_are_real_bytes_and_psnr_on_the_delivered_decode(quick, medi
     assert rec["psnr-rgb"] == metrics.psnr(pixels, coded.decoded, 255)
     clip = next(r for r in summary["records"] if r["codec"] == "mp3" and r["point"] == 128)
     assert clip["kbps"] == pytest.approx(8 * clip["bytes"] / 0.3 / 1000)
+
+
+def test_inrcodec_sweeps_images_by_quality_and_audio_by_kbps(quick):
+    """Audio has one preset: its curve must come from --kbps, and its rates must span a real range."""
+    out, summary = quick
+    image = json.loads((out / "image-inrcodec.json").read_text())
+    assert image["parameter"] == "quality" and image["points"] == [25, 75]
+    audio = json.loads((out / "audio-inrcodec.json").read_text())
+    assert audio["parameter"] == "kbps" and audio["points"] == [24, 96]
+    low, high = audio["results"]["kbps"]
+    assert low == pytest.approx(24, rel=0.2) and high > 2.5 * low  # 0.3 s tone, 3 steps: 23.8 and 74.6 kbps
+    assert [c.parameter for c in bench.inr_codecs()] == ["quality", "kbps", "kbps"]
+
+
+def test_points_name_a_kind_where_a_codec_runs_on_several(media_dir, tmp_path):
+    both = [media_dir / "a.png", media_dir / "tone.wav"]
+    p = bench.plan(both, ["inrcodec", "jpeg"], {"audio:inrcodec": [16, 32], "jpeg": [40], "image:inrcodec": [10]})
+    assert p.points == {("image", "inrcodec"): (10,), ("audio", "inrcodec"): (16, 32), ("image", "jpeg"): (40,)}
+    alone = bench.plan([media_dir / "a.png"], ["inrcodec"], {"inrcodec": [0, 50]})  # unambiguous: images only
+    assert alone.points == {("image", "inrcodec"): (0, 50)}
+    assert bench.plan([media_dir / "a.png"], ["inrcodec"], {"audio:inrcodec": [16]}).points == {
+        ("image", "inrcodec"): tuple(p.quality for p in inrcodec.codec.PRESETS)}  # image points unchanged
+    r = CliRunner().invoke(main, ["bench", *map(str, both), "-o", str(tmp_path / "o"), "--points", "inrcodec=16,32"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1
+    assert "ambiguous: inrcodec runs on image and audio here; write image:inrcodec=... or audio:inrcodec=..." in r.output
 
 
 def test_inrcodec_point_matches_its_own_encode(quick, media_dir, tmp_path):
@@ -208,8 +234,11 @@ def test_bench_takes_gray_and_alpha_images_as_rgb(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--codecs", "jpeg,gif"], "unknown codec gif"),
-    (["--points", "jpeg=a,b"], "--points takes CODEC=P1,P2"),
+    (["--points", "jpeg=a,b"], "--points takes [KIND:]CODEC=P1,P2"),
     (["--points", "bmp=1,2"], "unknown codec bmp"),
+    (["--points", "audio:bmp=1,2"], "unknown codec bmp"),
+    (["--points", "sound:inrcodec=1,2"], "unknown kind sound"),
+    (["--points", "audio:jpeg=1,2"], "jpeg does not code audio"),
     (["--codecs", "mp3"], "none of the codecs"),
 ])
 def test_bench_refuses_bad_options_in_one_line(media_dir, tmp_path, args, message):
