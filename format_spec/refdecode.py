@@ -269,9 +269,16 @@ def read_prior(data: bytes, h: dict) -> tuple[list, list]:
         need(table[name]["dtype"] == "F32" and tuple(table[name]["shape"]) == shape, f"prior tensor {name} is wrong")
         need(0 <= begin and end - begin == 4 * math.prod(shape) and end <= len(body), f"prior tensor {name} is misplaced")
         tensors[name] = np.frombuffer(body, "<f4", math.prod(shape), begin).reshape(shape)
-    digest = hashlib.sha256(b"".join(tensors[k].tobytes() for k in gnames + lnames)).digest()
+    durations = [float(meta[k]) for k in ("partition_seconds", "clip_seconds") if k in meta]
+    need(len(durations) in (0, 2) and all(0 < v < math.inf for v in durations), "prior durations are wrong")
+    tail = struct.pack("<2d", *durations) if durations else b""
+    digest = hashlib.sha256(b"".join(tensors[k].tobytes() for k in gnames + lnames) + tail).digest()
     need(digest.hex() == meta["sha256"], "prior file is damaged (digest mismatch)")
     need(digest == h["prior_hash"], "this is not the prior the file was made with")
+    if durations and h["rate"] > 0:  # duration-invariant first layers, in Hz whatever the durations
+        x, rate, (t0, d0) = h["extents"][0], h["rate"], durations
+        tensors["local.0.weight"] = tensors["local.0.weight"] * np.float32(x / h["grid"][0] / rate / t0)
+        tensors["global.0.weight"] = tensors["global.0.weight"] * np.float32(x / rate / d0)
     return [tensors[k] for k in gnames], [tensors[k] for k in lnames]
 
 

@@ -342,6 +342,7 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width, p.omega)
     grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
+    start_from = start_from and start_from.scaled(signal.extents, grid, signal.rate)
     values = _fit_values(signal)
     share, qat_lr = p.qat  # longer QAT was measured on the depth-3 image presets only (benchmarks/LEVERS.md)
     settings = FitSettings(steps, lr=p.lr, fraction=p.fraction, seed=seed, qat_steps=max(1, int(steps * share)),
@@ -444,8 +445,8 @@ def _slabs(stream: Stream, region: Box, device, prior=None) -> Iterator[tuple[in
 
     h = stream.header
     container.check_decode(h, region)
-    if h.quant == container.QUANT_RESIDUAL and not isinstance(prior, priors.Prior):
-        prior = priors.for_stream(h, prior)
+    if h.quant == container.QUANT_RESIDUAL:
+        prior = (prior if isinstance(prior, priors.Prior) else priors.for_stream(h, prior)).scaled(h.extents, h.grid, h.rate)
     global_tensors, local_params = coding.decode_global(h.arch, stream.global_section)
     positions = sorted(stream.blocks)
     local_tensors = coding.decode_blocks(h.arch, [stream.blocks[p] for p in positions], local_params,

@@ -9,9 +9,11 @@ File format: a safetensors file (read and written here with numpy, without the l
     u64 N, then N bytes of JSON, then the tensor data (little-endian float32, C order).
 The JSON maps each covered tensor's name to {"dtype": "F32", "shape": [...], "data_offsets":
 [b, e]} and "__metadata__" to strings: format, name, kind, naxes, depth, local_width,
-global_width, omega, sha256, and the training provenance. The SHA-256 is taken over the
-covered tensors' float32 bytes concatenated in canonical order (``covered_tensors``), so it
-names the weights whatever the file's layout; the container stores the same digest.
+global_width, omega, sha256, the training provenance and, for a duration-invariant prior
+(audio), partition_seconds and clip_seconds (``DURATIONS``). The SHA-256 is taken over the
+covered tensors' float32 bytes concatenated in canonical order (``covered_tensors``), then
+T0 and D0 as float64 for a duration-invariant prior, so it names the weights (and the durations
+they are scaled by) whatever the file's layout; the container stores the same digest.
 format_spec/FORMAT.md, section 14, is the normative description.
 """
 
@@ -21,7 +23,7 @@ import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,10 @@ SUFFIX = ".safetensors"
 INSTALLED = Path(__file__).parent / "priors"
 MAX_BYTES = 2**24
 _SIGNATURE = ("naxes", "depth", "local_width", "global_width", "omega")
+# Metadata of a duration-invariant prior: the partition and the clip duration (seconds) its
+# first local and global layer were trained for (``Prior.scaled``).
+DURATIONS = ("partition_seconds", "clip_seconds")
+FIRST_LAYERS = ("local.0.weight", "global.0.weight")
 
 
 def covered_tensors(arch: Arch) -> list[tuple[str, tuple[int, ...]]]:
@@ -49,6 +55,7 @@ class Prior:
     arch: Arch  # its channels are meaningless (heads are not covered): 1 by convention
     tensors: dict[str, np.ndarray]  # float32, in the order of covered_tensors(arch)
     metadata: dict[str, str] = field(default_factory=dict)
+    ratios: tuple | None = None  # float32 factors of FIRST_LAYERS in the references (scaled())
 
     @property
     def data(self) -> bytes:
@@ -56,8 +63,15 @@ class Prior:
         return b"".join(np.ascontiguousarray(self.tensors[n], "<f4").tobytes() for n, _ in covered_tensors(self.arch))
 
     @property
+    def durations(self) -> tuple[float, float] | None:
+        """(T0, D0) seconds of a duration-invariant prior (DURATIONS), else None."""
+        return tuple(float(self.metadata[k]) for k in DURATIONS) if all(k in self.metadata for k in DURATIONS) else None
+
+    @property
     def sha256(self) -> bytes:
-        return hashlib.sha256(self.data).digest()
+        """Over the weights, then T0 and D0 as little-endian float64 when the prior has them."""
+        tail = b"" if self.durations is None else struct.pack("<2d", *self.durations)
+        return hashlib.sha256(self.data + tail).digest()
 
     def fits(self, arch: Arch) -> bool:
         return all(getattr(self.arch, k) == getattr(arch, k) for k in _SIGNATURE)
@@ -65,6 +79,17 @@ class Prior:
     def signature(self) -> str:
         a = self.arch
         return f"depth {a.depth}, local width {a.local_width}, global width {a.global_width}, omega {a.omega:g}"
+
+    def scaled(self, extents: tuple[int, ...], grid: tuple[int, ...], rate: float) -> Prior:
+        """This prior with references for a signal of ``extents`` samples at ``rate`` per second
+        on ``grid`` partitions: the first local and global layer times T / T0 and D / D0 (T a
+        partition's nominal duration, D the uncropped signal's, T0 and D0 the prior's DURATIONS),
+        so that their frequencies in Hz are those it was trained with. Unchanged for a prior
+        without DURATIONS or a signal without a rate (FORMAT.md section 14)."""
+        if not rate or self.durations is None:
+            return self
+        t0, d0 = self.durations
+        return replace(self, ratios=(np.float32(extents[0] / grid[0] / rate / t0), np.float32(extents[0] / rate / d0)))
 
     def initialise(self, model) -> None:
         """Copy the prior into a LocalGlobalINR (local tensors broadcast over its partitions)."""
@@ -82,6 +107,8 @@ class Prior:
 def references(prior: Prior | None, arch: Arch) -> tuple[list, list]:
     """The prior tensor of each global and each local tensor of ``arch`` (None: not covered)."""
     tensors = prior.tensors if prior is not None else {}
+    if prior is not None and prior.ratios is not None:  # one float32 multiply per element
+        tensors = tensors | {n: tensors[n] * r for n, r in zip(FIRST_LAYERS, prior.ratios)}
     return [tensors.get(n) for n, _ in arch.global_tensors()], [tensors.get(n) for n, _ in arch.local_tensors()]
 
 
@@ -131,6 +158,8 @@ def from_bytes(data: bytes, what: str) -> Prior:
             if entry["dtype"] != "F32" or tuple(entry["shape"]) != shape or end - begin != size:
                 raise ValueError(f"tensor {name} has the wrong type or shape")
             tensors[name] = np.frombuffer(body, "<f4", size // 4, begin).reshape(shape).astype(np.float32)
+        if any(k in meta for k in DURATIONS) and not all(0 < float(meta.get(k, 0)) < math.inf for k in DURATIONS):
+            raise ValueError("its durations are not two positive numbers")
         prior = Prior(meta["name"], meta["kind"], arch, tensors, {k: v for k, v in meta.items()})
     except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError, AttributeError) as e:
         raise InrError(f"{what} is not a valid prior ({e})") from None

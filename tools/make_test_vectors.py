@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the .inr test vectors in format_spec/vectors/ with the inrcodec API.
 
-    python tools/make_test_vectors.py [--iterations 20] [--out format_spec/vectors]
+    python tools/make_test_vectors.py [--iterations 20] [--out format_spec/vectors] [--only NAME ...]
 
 Each vector is a tiny synthetic signal (an image saved as PNG with Pillow, a WAV written with
 soundfile, a lossless FFV1 video with a FLAC audio track written with inrcodec.video, all in a
@@ -16,6 +16,8 @@ file that lies in the same folder.
 
 The fitted weights may differ between machines or torch builds, so regenerating can change
 the files and their hashes; the tests only check that the committed vectors stay consistent.
+``--only`` remakes the vectors named (a crop remakes its source too) and keeps the other entries
+of vectors.json as they are.
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ SOURCES = {
 CROPS = {
     "rgb8_crop2": ("rgb8_40x30", dict(box="5,4,33,27"), dict(box="3,2,20,15")),
     "audio_crop": ("audio16_300", dict(samples="37:260"), dict(time="0.002:0.02")),
+    "audio_prior_crop": ("audio16_prior_400", dict(samples="90:390"), dict(samples="10:150")),
     "video_crop": ("video8_track", dict(frames="1:4"), dict(box="2,1,9,7", time="0.1:0.2")),
 }
-# name: (source file name, partitions, audio kind); audio: 300 samples of 8 kHz stereo, 16-bit WAV;
-# video: 4 frames of 10x8 RGB at 10 fps with 0.4 s of 4 kHz mono audio as stream 1
-MEDIA = {"audio16_300": ("a.wav", "3"), "video8_track": ("v.mkv", "2x2x2")}
+# name: (source file name, partitions); audio: 300 (400) samples of 8 kHz stereo, 16-bit WAV, the
+# second from the shipped audio prior (duration-invariant, FORMAT.md 14); video: 4 frames of
+# 10x8 RGB at 10 fps with 0.4 s of 4 kHz mono audio as stream 1
+MEDIA = {"audio16_300": ("a.wav", "3"), "video8_track": ("v.mkv", "2x2x2"), "audio16_prior_400": ("a.wav", "4")}
 KINDS = {"image": 1, "audio": 2, "video": 3}
 
 
@@ -86,7 +90,7 @@ def delivered(samples: np.ndarray, bit_depth: int, kind: str = "image") -> np.nd
 def media_source(folder: Path, name: str) -> Path:
     rng = np.random.default_rng(7)
     if name.startswith("audio"):
-        t = np.arange(300) / 8000
+        t = np.arange(400 if "prior" in name else 300) / 8000
         x = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.cos(2 * np.pi * 500 * t)], -1)
         soundfile.write(folder / "a.wav", np.rint(x * 32767).astype(np.int16), 8000, subtype="PCM_16")
         return folder / "a.wav"
@@ -95,6 +99,14 @@ def media_source(folder: Path, name: str) -> Path:
     video.write(folder / "v.mkv", ".mkv", [np.rint(frames * 255).astype(np.uint8)], (8, 10), 10.0,
                 (sound.astype(np.int16), 4000))
     return folder / "v.mkv"
+
+
+def copy_prior(out: Path, name: str | None) -> str | None:
+    """A copy of the installed prior ``name`` beside the vectors; its file name."""
+    if not name:
+        return None
+    shutil.copyfile(priors.INSTALLED / f"{name}{priors.SUFFIX}", out / f"{name}{priors.SUFFIX}")
+    return f"{name}{priors.SUFFIX}"
 
 
 def record(out: Path, name: str, bit_depth: int, prior: str | None = None) -> dict:
@@ -126,36 +138,46 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--out", type=Path, default=ROOT / "format_spec" / "vectors")
+    ap.add_argument("--only", nargs="+", choices=sorted(SOURCES | MEDIA | CROPS), help="remake these vectors only")
     args = ap.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    entries, depths = [], {}
+    wanted = set(args.only or SOURCES | MEDIA | CROPS)
+    wanted |= {CROPS[n][0] for n in wanted if n in CROPS}
+    entries, depths, priors_of = [], {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed, (name, (w, h, mode, depth, quality, parts, prior)) in enumerate(SOURCES.items()):
+            if name not in wanted:
+                continue
             src = Path(tmp) / f"{name}.png"
             save_png(src, synthetic(w, h, len(mode), seed), depth)
             info = inrcodec.encode(src, out / f"{name}.inr", quality=quality, iterations=args.iterations,
                                    partitions=parts, device="cpu", seed=0, force=True, prior=prior)
-            depths[name] = depth
-            prior_file = None
-            if info["prior"]:
-                prior_file = f"{info['prior']}{priors.SUFFIX}"
-                shutil.copyfile(priors.INSTALLED / prior_file, out / prior_file)
-            entries.append(record(out, name, depth, prior_file))
+            depths[name], priors_of[name] = depth, copy_prior(out, info["prior"])
+            entries.append(record(out, name, depth, priors_of[name]))
             print(f"{name}: {info['bytes']} bytes, {info['psnr']:.1f} dB")
         for name, (file, parts) in MEDIA.items():
+            if name not in wanted:
+                continue
             src = media_source(Path(tmp), name)
             info = inrcodec.encode(src, out / f"{name}.inr", iterations=args.iterations, partitions=parts,
-                                   device="cpu", seed=0, force=True)
-            depths[name] = info["bit_depth"]
-            entries.append(record(out, name, info["bit_depth"]))
+                                   device="cpu", seed=0, force=True, prior="auto" if "prior" in name else None)
+            depths[name], priors_of[name] = info["bit_depth"], copy_prior(out, info["prior"])
+            entries.append(record(out, name, info["bit_depth"], priors_of[name]))
             print(f"{name}: {info['bytes']} bytes")
         for name, (source, first, second) in CROPS.items():
+            if name not in wanted:
+                continue
             middle = Path(tmp) / f"{name}_1.inr"
             inrcodec.crop(out / f"{source}.inr", middle, **first)
             inrcodec.crop(middle, out / f"{name}.inr", force=True, **second)
-            entries.append(record(out, name, depths[source]) | {"cropped_from": source, "crops": [first, second]})
+            entries.append(record(out, name, depths[source], priors_of.get(source)) | {"cropped_from": source,
+                                                                                      "crops": [first, second]})
             print(f"{name}: {(out / f'{name}.inr').stat().st_size} bytes")
+    if args.only:  # the other vectors stay as recorded, in their order
+        kept = json.loads((out / "vectors.json").read_text())["vectors"]
+        mine = {e["file"]: e for e in entries}
+        entries = [mine.pop(e["file"], e) for e in kept] + list(mine.values())
     (out / "vectors.json").write_text(json.dumps({"vectors": entries}, indent=2) + "\n")
     return 0
 

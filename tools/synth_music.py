@@ -5,7 +5,7 @@
                     44.1 kHz stereo, seeded
 
 Nothing here is the benchmark material (benchmarks/bench_media.py makes that with other texts,
-another synthesizer and other seeds). Each function returns [(name, float32 (N, C) in [-1, 1])].
+another synthesizer and other seeds). Each function returns [(name, float32 (N, C) in [-1, 1], sample rate)].
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ TEXTS = (
 RATE = 44100
 
 
-def speech_clips() -> list[tuple[str, np.ndarray]]:
+def speech_clips() -> list[tuple[str, np.ndarray, int]]:
     import soundfile
 
     out = []
@@ -36,8 +36,8 @@ def speech_clips() -> list[tuple[str, np.ndarray]]:
             wav = Path(tmp) / f"{n}.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text],
                            check=True)
-            samples, _ = soundfile.read(wav, dtype="float32", always_2d=True)
-            out.append((f"speech-{voice}", samples))
+            samples, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+            out.append((f"speech-{voice}", samples, rate))
     return out
 
 
@@ -103,5 +103,5 @@ def _piece(seed: int, seconds: float) -> np.ndarray:
     return (out / np.abs(out).max() * 0.8).astype(np.float32)
 
 
-def music_clips(count: int = 4, seconds: float = 6.0) -> list[tuple[str, np.ndarray]]:
-    return [(f"music-{seed}", _piece(seed, seconds)) for seed in range(count)]
+def music_clips(count: int = 4, seconds: float = 6.0) -> list[tuple[str, np.ndarray, int]]:
+    return [(f"music-{seed}", _piece(seed, seconds), RATE) for seed in range(count)]

