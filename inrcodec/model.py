@@ -13,12 +13,11 @@ tensors carry a leading partition axis and every product runs as a batched matmu
 that each partition is computed identically whichever other partitions share the batch,
 which is what makes a cropped file decode to exactly the same samples.
 
-Fitting does not need that exactness, so it computes the same function faster
-(``forward(..., exact=False)``): the shared global and merge weights as one matrix product
-over every sample, the merge split into its local and global halves instead of a
-concatenation, and omega folded into the (small) weights instead of the (large) activations:
-sin((w x) @ W + w b) rather than sin(w (x @ W + b)). Its last bits differ and depend on the
-batch; a fit run twice on one machine still gives the same weights.
+Fitting does not need bit-exactness, so it computes the same function faster
+(``forward(..., exact=False)``): the merge split into its local and global halves instead of
+multiplying a concatenation, and omega folded into the (small) weights instead of the (large)
+activations, sin(x @ (w W) + w b) rather than sin(w (x @ W + b)). Its last bits differ from
+the exact form; a fit run twice on one machine still gives the same weights.
 """
 
 from __future__ import annotations
@@ -97,26 +96,20 @@ class LocalGlobalINR(nn.Module):
         return act(_linear(torch.cat([l, g], -1), merge_w, merge_b))
 
     def _fitting_features(self, lc: torch.Tensor, gc: torch.Tensor) -> torch.Tensor:
-        """``features`` of every partition, the fitting way: shared weights over (G * T) rows at once."""
+        """``features`` of every partition, the fitting way (module docstring)."""
         w, depth, wl = self.arch.omega, self.arch.depth, self.arch.local_width
-        gp, lp = list(self.global_params), list(self.local_params)
-        rows, shape = lc.shape[0] * lc.shape[1], lc.shape[:2]
-        merge_w, merge_b = gp[2 * depth] * w, gp[2 * depth + 1] * w
-
-        def local(x, k):
-            return torch.sin(torch.baddbmm(lp[2 * k + 1].unsqueeze(1) * w, x, lp[2 * k] * w))
-
-        def glob(x, k):
-            return torch.sin(torch.addmm(gp[2 * k + 1] * w, x, gp[2 * k] * w))
+        gp = [p * w for p in self.global_params]
+        lp = [p * w for p in self.local_params]
+        merge_l, merge_g, merge_b = gp[2 * depth][:wl], gp[2 * depth][wl:], gp[2 * depth + 1]
 
         def merge(l, g):
-            return torch.sin(torch.addmm(torch.addmm(merge_b, g, merge_w[wl:]), l.reshape(rows, wl), merge_w[:wl]))
+            return torch.sin(torch.baddbmm(_linear(g, merge_g, merge_b), l, merge_l.expand(len(l), *merge_l.shape)))
 
-        l, g = local(lc, 0), glob(gc.reshape(rows, -1), 0)
+        l, g = torch.sin(_linear(lc, lp[0], lp[1])), torch.sin(_linear(gc, gp[0], gp[1]))
         for k in range(1, depth):
-            m = merge(l, g).view(*shape, wl)
-            l, g = local(m, k), glob(g, k)
-        return merge(l, g).view(*shape, wl)
+            m = merge(l, g)
+            l, g = torch.sin(_linear(m, lp[2 * k], lp[2 * k + 1])), torch.sin(_linear(g, gp[2 * k], gp[2 * k + 1]))
+        return merge(l, g)
 
     def _sine(self, y: torch.Tensor) -> torch.Tensor:
         """sin(omega * y); in place when no gradient is recorded (decoding: the same values, a third faster)."""
