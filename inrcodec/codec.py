@@ -342,7 +342,8 @@ def _encode_signal(signal: Signal, p: Preset, *, partitions, kbps, target, quali
     arch = Arch(len(signal.extents), signal.samples.shape[-1], p.depth, p.local_width, p.global_width, p.omega)
     grid = _grid(signal, partitions, arch, kbps, p)
     start_from = priors.for_encode(prior, KIND_NAMES[signal.kind], arch)
-    start_from = start_from and start_from.scaled(signal.extents, grid, signal.rate)
+    if start_from is not None:  # an audio prior's first layers, scaled to this signal's durations
+        start_from = start_from.scaled(signal.extents, grid, signal.rate)
     values = _fit_values(signal)
     share, qat_lr = p.qat  # longer QAT was measured on the depth-3 image presets only (benchmarks/LEVERS.md)
     settings = FitSettings(steps, lr=p.lr, fraction=p.fraction, seed=seed, qat_steps=max(1, int(steps * share)),

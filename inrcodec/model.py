@@ -99,7 +99,7 @@ class LocalGlobalINR(nn.Module):
         """``features`` of every partition, the fitting way (module docstring)."""
         w, depth, wl = self.arch.omega, self.arch.depth, self.arch.local_width
         gp = [p * w for p in self.global_params]
-        lp = [p * w for p in self.local_params]
+        lp = [p * w for p in list(self.local_params)[:-2]]  # not the head
         merge_l, merge_g, merge_b = gp[2 * depth][:wl], gp[2 * depth][wl:], gp[2 * depth + 1]
 
         def merge(l, g):
