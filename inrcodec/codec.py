@@ -24,7 +24,7 @@ from . import coding, container, files, media, priors
 from .arch import Arch
 from .container import KIND_AUDIO, KIND_IMAGE, KIND_NAMES, KIND_VIDEO, Header, Stream
 from .errors import InrError
-from .grid import Box, all_partitions, auto_grid, check_grid, parse_box, parse_partitions
+from .grid import Box, all_partitions, auto_grid, check_grid, durations, parse_box, parse_partitions
 from .quant import quantize, steps_for
 
 
@@ -223,16 +223,21 @@ def _grid(signal: Signal, partitions, arch: Arch, kbps: float | None, p: Preset)
     return grid
 
 
-def _first_layer(signal: Signal, p: Preset, grid) -> tuple[float, float]:
-    """Initial first-layer scales (local, global net) that give the preset's bandwidth in Hz.
+def first_layer(spans: tuple[float, float], hertz: tuple[float, float], omega: float) -> tuple[float, float]:
+    """Initial first-layer scales (local, global net) that give a bandwidth in Hz.
 
     sin(omega * w * x) with |w| <= s over coordinates x in [-1, 1] spanning T seconds reaches
-    omega * s / (pi * T) Hz; T is a partition's duration (local) or the signal's (global).
+    omega * s / (pi * T) Hz; ``spans`` are a partition's duration (local) and the signal's
+    (global), grid.durations.
     """
+    return tuple(math.pi * t * f / omega for t, f in zip(spans, hertz))
+
+
+def _first_layer(signal: Signal, p: Preset, grid) -> tuple[float, float]:
+    """The preset's first-layer scales for ``signal`` (1, 1 where it gives no bandwidth in Hz)."""
     if p.hertz is None or not signal.rate:
         return 1.0, 1.0
-    spans = (signal.extents[0] / grid[0] / signal.rate, signal.extents[0] / signal.rate)
-    return tuple(math.pi * t * f / p.omega for t, f in zip(spans, p.hertz))
+    return first_layer(durations(signal.extents, grid, signal.rate), p.hertz, p.omega)
 
 
 def _fit_values(signal: Signal) -> np.ndarray:

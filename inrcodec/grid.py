@@ -20,6 +20,12 @@ def bounds(extent: int, parts: int, i: int) -> tuple[int, int]:
     return (i * extent) // parts, ((i + 1) * extent) // parts
 
 
+def durations(extents: tuple[int, ...], grid: tuple[int, ...], rate: float) -> tuple[float, float]:
+    """Seconds spanned along axis 0 by a partition (nominally extent / count) and by the whole
+    signal, at ``rate`` samples per second: what a first layer's frequencies are measured against."""
+    return extents[0] / grid[0] / rate, extents[0] / rate
+
+
 def tile_size(extent: int, parts: int) -> int:
     """The largest partition size along one axis (every partition is rendered at this size)."""
     return -(-extent // parts)

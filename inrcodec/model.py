@@ -76,39 +76,35 @@ class LocalGlobalINR(nn.Module):
     def forward(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None),
                 exact: bool = True) -> torch.Tensor:
         """Samples (G, T, channels) at coordinates (G, T, naxes) of the partitions ``parts`` (slice or index);
-        ``exact=False``: every partition, computed the fitting way (module docstring)."""
-        features = self.features(lc, gc, parts) if exact else self._fitting_features(lc, gc)
-        return _linear(features, self.local_params[-2][parts], self.local_params[-1][parts])
+        ``exact=False``: computed the fitting way (module docstring)."""
+        return _linear(self.features(lc, gc, parts, exact), self.local_params[-2][parts], self.local_params[-1][parts])
 
-    def features(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+    def features(self, lc: torch.Tensor, gc: torch.Tensor, parts: slice | torch.Tensor = slice(None),
+                 exact: bool = True) -> torch.Tensor:
         """The last merge's output (G, T, local width), which the heads map to samples."""
-        depth = self.arch.depth
-        gp = list(self.global_params)
-        lp = [p[parts] for p in self.local_params]
-        merge_w, merge_b = gp[2 * depth], gp[2 * depth + 1]
-        act = self._sine
-        l = act(_linear(lc, lp[0], lp[1]))
-        g = act(_linear(gc, gp[0], gp[1]))
-        for k in range(1, depth):
-            m = act(_linear(torch.cat([l, g], -1), merge_w, merge_b))
-            l = act(_linear(m, lp[2 * k], lp[2 * k + 1]))
-            g = act(_linear(g, gp[2 * k], gp[2 * k + 1]))
-        return act(_linear(torch.cat([l, g], -1), merge_w, merge_b))
-
-    def _fitting_features(self, lc: torch.Tensor, gc: torch.Tensor) -> torch.Tensor:
-        """``features`` of every partition, the fitting way (module docstring)."""
         w, depth, wl = self.arch.omega, self.arch.depth, self.arch.local_width
-        gp = [p * w for p in self.global_params]
-        lp = [p * w for p in list(self.local_params)[:-2]]  # not the head
-        merge_l, merge_g, merge_b = gp[2 * depth][:wl], gp[2 * depth][wl:], gp[2 * depth + 1]
+        gp = list(self.global_params)
+        lp = [p[parts] for p in list(self.local_params)[:-2]]  # not the head
+        if exact:
+            def layer(x, weight, bias):
+                return self._sine(_linear(x, weight, bias))
 
-        def merge(l, g):
-            return torch.sin(torch.baddbmm(_linear(g, merge_g, merge_b), l, merge_l.expand(len(l), *merge_l.shape)))
+            def merge(l, g):
+                return layer(torch.cat([l, g], -1), gp[2 * depth], gp[2 * depth + 1])
+        else:  # omega folded into the weights, the merge split into its local and global halves
+            gp, lp = [p * w for p in gp], [p * w for p in lp]
+            merge_l, merge_g, merge_b = gp[2 * depth][:wl], gp[2 * depth][wl:], gp[2 * depth + 1]
 
-        l, g = torch.sin(_linear(lc, lp[0], lp[1])), torch.sin(_linear(gc, gp[0], gp[1]))
+            def layer(x, weight, bias):
+                return torch.sin(_linear(x, weight, bias))
+
+            def merge(l, g):
+                return torch.sin(torch.baddbmm(_linear(g, merge_g, merge_b), l, merge_l.expand(len(l), *merge_l.shape)))
+
+        l, g = layer(lc, lp[0], lp[1]), layer(gc, gp[0], gp[1])
         for k in range(1, depth):
             m = merge(l, g)
-            l, g = torch.sin(_linear(m, lp[2 * k], lp[2 * k + 1])), torch.sin(_linear(g, gp[2 * k], gp[2 * k + 1]))
+            l, g = layer(m, lp[2 * k], lp[2 * k + 1]), layer(g, gp[2 * k], gp[2 * k + 1])
         return merge(l, g)
 
     def _sine(self, y: torch.Tensor) -> torch.Tensor:

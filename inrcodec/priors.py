@@ -30,6 +30,7 @@ import numpy as np
 
 from .arch import Arch
 from .errors import InrError
+from .grid import durations as grid_durations
 
 FORMAT = "inrcodec-prior-1"
 SUFFIX = ".safetensors"
@@ -88,8 +89,8 @@ class Prior:
         without DURATIONS or a signal without a rate (FORMAT.md section 14)."""
         if not rate or self.durations is None:
             return self
-        t0, d0 = self.durations
-        return replace(self, ratios=(np.float32(extents[0] / grid[0] / rate / t0), np.float32(extents[0] / rate / d0)))
+        (t, d), (t0, d0) = grid_durations(extents, grid, rate), self.durations
+        return replace(self, ratios=(np.float32(t / t0), np.float32(d / d0)))
 
     def initialise(self, model) -> None:
         """Copy the prior into a LocalGlobalINR (local tensors broadcast over its partitions)."""

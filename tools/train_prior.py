@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from inrcodec import priors  # noqa: E402
 from inrcodec.arch import Arch  # noqa: E402
-from inrcodec.grid import all_partitions, auto_grid, bounds  # noqa: E402
+from inrcodec.grid import all_partitions, auto_grid, bounds, durations as grid_durations  # noqa: E402
 from inrcodec.model import LocalGlobalINR  # noqa: E402
 
 KINDS = {"image": 2, "audio": 1, "video": 3}  # coordinate axes of each kind
@@ -299,13 +299,12 @@ def preset_archs(kind: str, channels: int) -> list[Arch]:
 
 def bandwidth(arch: Arch, durations: tuple[float, float]) -> tuple[float, float]:
     """First-layer init scales (local, global) giving the audio preset's bandwidth (Preset.hertz) at
-    partition and clip durations T0, D0, as inrcodec.codec._first_layer gives an encode."""
+    partition and clip durations T0, D0, as an encode gets them (inrcodec.codec.first_layer)."""
     from inrcodec import codec
 
     same = [p.hertz for p in codec.AUDIO_PRESETS if (p.depth, p.local_width, p.global_width) ==
             (arch.depth, arch.local_width, arch.global_width)]
-    hertz = (same or [codec.AUDIO_PRESETS[0].hertz])[0]
-    return tuple(math.pi * t * f / arch.omega for t, f in zip(durations, hertz))
+    return codec.first_layer(durations, (same or [codec.AUDIO_PRESETS[0].hertz])[0], arch.omega)
 
 
 def main(argv=None) -> int:
@@ -354,7 +353,7 @@ def main(argv=None) -> int:
     if args.kind == "audio":  # duration-invariant: partitions in seconds, coordinates scaled to T0 and D0
         seconds = tuple(float(v) for v in args.seconds.split(",")) if args.seconds else SECONDS
         sizes = [(max(1, round(seconds[i % len(seconds)] * r)),) for i, r in enumerate(rates)]
-        spans = [(len(x) / auto_grid(x.shape[:1], n)[0] / r, len(x) / r) for x, n, r in zip(signals, sizes, rates)]
+        spans = [grid_durations(x.shape[:1], auto_grid(x.shape[:1], n), r) for x, n, r in zip(signals, sizes, rates)]
         durations = float(np.median(seconds)), float(np.mean([d for _, d in spans]))
         scales = [(t / durations[0], d / durations[1]) for t, d in spans]
         partitions = sizes
