@@ -51,13 +51,13 @@ PRESETS = (
     Preset(0, 96, 8, 16, 2, 2000, 3e-3),
     Preset(20, 96, 12, 16, 2, 2000, 3e-3),
     Preset(40, 96, 16, 32, 3, 2000, 1.5e-3, qat=(0.2, 5e-4)),
-    Preset(60, 96, 24, 32, 3, 1500, 1.5e-3, qat=(0.2, 5e-4)),
+    Preset(60, 96, 24, 32, 3, 1800, 1.5e-3, qat=(0.2, 5e-4)),
     Preset(80, 64, 24, 32, 3, 1200, 1.5e-3, qat=(0.2, 5e-4)),
     Preset(90, 48, 24, 32, 3, 1200, 1.5e-3, qat=(0.2, 5e-4)),
 )
 # Audio presets: partitions are samples along time (benchmarks/LEVERS.md, audio section).
 AUDIO_PRESETS = (
-    Preset(0, 2048, 20, 32, 2, 2400, 3e-3, hertz=(370.0, 300.0)),
+    Preset(0, 2048, 20, 32, 2, 3600, 3e-3, hertz=(370.0, 300.0)),
 )
 ALPHA = (0.6, 0.15)
 LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
