@@ -108,7 +108,7 @@ def _quality(r: dict) -> str:
               help="Output .inr file [default: SRC with suffix .inr].")
 @click.option("--quality", type=click.IntRange(0, 100), default=codec.DEFAULT_QUALITY, show_default=True,
               help="0-100: higher is better and bigger. The default encodes a 768x512 photo in about "
-                   "two minutes on two CPU cores; higher qualities fit larger networks and take longer.")
+                   "100 s on two CPU cores; higher qualities fit larger networks and take longer.")
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True),
               help="Images: target rate in bits per pixel of the whole file (overrides --quality).")
 @click.option("--kbps", type=click.FloatRange(min=0, min_open=True),
