@@ -1,6 +1,6 @@
 """Batch conversion of a folder tree: walking, scheduling, manifest and resume.
 
-Every file under SRC whose suffix is in ``MEDIA`` (encoding) or that ends in ``.inr`` (decoding)
+Every file under SRC whose suffix is in ``ENCODE_FROM`` (encoding) or that ends in ``.inr`` (decoding)
 becomes one output under DST at the same relative path. The work runs in worker processes on
 this machine (``jobs``) or as Ray tasks on a cluster (``ray``); either way:
 
@@ -40,35 +40,10 @@ MANIFEST = "manifest.jsonl"
 INR = ".inr"
 
 
-@dataclass(frozen=True)
-class Medium:
-    kind: str  # what the file holds
-    encode: bool = True  # batch encodes files with this suffix
-    decode: bool = False  # batch --decode --to can write this suffix
-
-
-# The media batch recognises, by suffix: one line per suffix.
-MEDIA = {
-    ".png": Medium("image", decode=True),
-    ".jpg": Medium("image"),
-    ".jpeg": Medium("image"),
-    ".tif": Medium("image"),
-    ".tiff": Medium("image"),
-    ".webp": Medium("image"),
-    ".wav": Medium("audio", decode=True),
-    ".flac": Medium("audio", decode=True),
-    ".ogg": Medium("audio"),
-    ".mp3": Medium("audio"),
-    ".m4a": Medium("audio"),
-    ".aac": Medium("audio"),
-    ".opus": Medium("audio"),
-    ".mp4": Medium("video", decode=True),
-    ".mkv": Medium("video", decode=True),
-    ".webm": Medium("video"),
-    ".mov": Medium("video"),
-    ".npy": Medium("samples", encode=False, decode=True),  # float32 samples of any kind
-}
-DECODE_TO = tuple(s[1:] for s, m in MEDIA.items() if m.decode)
+# What the batch converts: the sources of every kind codec.MEDIA lists, and .inr files back to
+# any output a kind can be decoded to (.npy: float32 samples of any kind).
+ENCODE_FROM = frozenset(s for m in codec.MEDIA.values() for s in m.inputs)
+DECODE_TO = tuple(dict.fromkeys(s[1:] for m in codec.MEDIA.values() for s in m.outputs))
 
 
 @dataclass(frozen=True)
@@ -96,7 +71,7 @@ def _sources(src: Path, dst: Path, decode: bool):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
         for name in sorted(names):
             suffix = Path(name).suffix.lower()
-            wanted = suffix == INR if decode else suffix in MEDIA and MEDIA[suffix].encode
+            wanted = suffix == INR if decode else suffix in ENCODE_FROM
             if wanted and not name.startswith("."):
                 yield (here / name).relative_to(src).as_posix()
 

@@ -37,14 +37,12 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, anchors, bdrate, files, media, metrics
+from .codec import DEFAULT_QUALITY, MEDIA, pick_device, preset
+from .codec import kind_of as signal_kind
+from .container import KIND_NAMES
 from .errors import InrError
 
 FORMAT = 1  # of cached results; bump when what a result means changes
-SUFFIXES = {
-    "image": {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"},
-    "audio": {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".opus"},
-    "video": {".mp4", ".mkv", ".webm", ".mov", ".avi"},
-}
 RATE = {"image": "bpp", "audio": "kbps", "video": "bpp"}
 QUALITY = {"image": "psnr-rgb", "audio": "snr", "video": "psnr-rgb"}
 FIXED_RATES = {"image": (0.25, 0.5, 0.75, 1.0), "audio": (32, 64, 96, 128), "video": (0.02, 0.05, 0.1, 0.2)}
@@ -76,7 +74,9 @@ class Source:
 
 
 def kind_of(path: Path) -> str | None:
-    return next((k for k, s in SUFFIXES.items() if path.suffix.lower() in s), None)
+    """'image', 'audio' or 'video' by the file's suffix (the inputs of codec.MEDIA); None for another."""
+    kind = signal_kind(path)
+    return None if kind is None else KIND_NAMES[kind]
 
 
 def find_media(paths) -> list[Path]:
@@ -87,7 +87,7 @@ def find_media(paths) -> list[Path]:
             found += sorted(f for f in p.iterdir() if f.is_file() and kind_of(f))
         elif p.is_file():
             if not kind_of(p):
-                raise InrError(f"{p}: not a media file bench knows ({', '.join(sorted(set().union(*SUFFIXES.values())))})")
+                raise InrError(f"{p}: not a media file bench knows ({', '.join(sorted({s for m in MEDIA.values() for s in m.inputs}))})")
             found.append(p)
         else:
             raise InrError(f"no such file or folder: {p}")
@@ -236,9 +236,6 @@ INR_SWEEPS = {
 
 
 def inr_codecs() -> tuple[Codec, ...]:
-    from .codec import MEDIA
-    from .container import KIND_NAMES
-
     kinds = {name: k for k, name in KIND_NAMES.items()}
     codecs = []
     for kind in INR_KINDS:
@@ -275,8 +272,6 @@ def codec_version(codec: Codec, options: Options) -> dict:
                 "libraries": anchors.versions()}
     package = [p for p in _HERE.rglob("*") if p.is_file() and p.name not in _BENCH_SIDE and "__pycache__" not in p.parts]
     import torch
-
-    from .codec import pick_device
 
     return {"format": FORMAT, "measuring": measuring, "inrcodec": __version__, "source": _hash_files(package),
             "torch": torch.__version__, "device": pick_device(options.device).type, "iterations": options.iterations}
@@ -343,9 +338,6 @@ def _cost(codec: Codec, source: Source, point, options: Options) -> float:
     size = source.reference.size
     if codec.name != "inrcodec":
         return size
-    from .codec import DEFAULT_QUALITY, preset
-    from .container import KIND_NAMES
-
     kind = next(k for k, name in KIND_NAMES.items() if name == source.kind)
     quality = point if codec.parameter == "quality" else DEFAULT_QUALITY  # --kbps encodes with the default preset
     return size * (options.iterations or preset(quality, kind).steps)
@@ -385,8 +377,8 @@ def plan(paths, codec_names=None, points=None, quick=False, options=Options()) -
 def _point_target(spec: str, codecs: list[Codec]) -> tuple[str, str] | None:
     """The (kind, codec) that a --points name, 'CODEC' or 'KIND:CODEC', sets; None for one not running."""
     kind, _, name = spec.rpartition(":")
-    if kind and kind not in SUFFIXES:
-        raise InrError(f"--points names an unknown kind {kind}; bench knows {', '.join(SUFFIXES)}")
+    if kind and kind not in KIND_NAMES.values():
+        raise InrError(f"--points names an unknown kind {kind}; bench knows {', '.join(KIND_NAMES.values())}")
     every = [c for c in all_codecs() if c.name == name]
     if not every:
         raise InrError(f"--points names an unknown codec {name}")

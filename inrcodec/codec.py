@@ -74,7 +74,7 @@ class Medium:
 
     presets: tuple[Preset, ...]  # by quality (preset())
     outputs: tuple[str, ...]  # decode output suffixes
-    inputs: tuple[str, ...] = ()  # source suffixes (images: whatever else Pillow reads)
+    inputs: tuple[str, ...]  # source suffixes, what batch and bench pick up (encode tries Pillow on any other)
     signed: bool = False  # samples in [-1, 1] equal the network output (audio); else [0, 1] = 0.5 y + 0.5
     track_share: float = 0.0  # share of --kbps given to an audio track (video)
 
@@ -90,7 +90,7 @@ VIDEO_PRESETS = (
 )
 
 MEDIA = {
-    KIND_IMAGE: Medium(PRESETS, (".png", ".npy")),
+    KIND_IMAGE: Medium(PRESETS, (".png", ".npy"), (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")),
     KIND_AUDIO: Medium(AUDIO_PRESETS, (".wav", ".flac", ".npy"),
                        (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff"), signed=True),
     KIND_VIDEO: Medium(VIDEO_PRESETS, (".mp4", ".mkv", ".npy", ".wav", ".flac"),
@@ -168,15 +168,22 @@ def pick_device(name: str):
 # ---------------------------------------------------------------------------- sources
 
 
+def kind_of(path) -> int | None:
+    """The kind of signal (KIND_IMAGE, ...) that a source file holds, by its suffix; None for a suffix no kind lists."""
+    suffix = Path(path).suffix.lower()
+    return next((kind for kind, m in MEDIA.items() if suffix in m.inputs), None)
+
+
 def read_source(src) -> list[Signal]:
-    """The signals of a source file, the primary one first (a video's audio track second)."""
-    suffix = Path(src).suffix.lower()
-    if suffix in MEDIA[KIND_AUDIO].inputs:
+    """The signals of a source file, the primary one first (a video's audio track second);
+    a file of a suffix no kind lists is read as an image if Pillow can."""
+    kind = kind_of(src)
+    if kind == KIND_AUDIO:
         from . import audio
 
         samples, rate, bit_depth = audio.load(src)
         return [Signal(KIND_AUDIO, samples, bit_depth, rate)]
-    if suffix in MEDIA[KIND_VIDEO].inputs:
+    if kind == KIND_VIDEO:
         from . import video
 
         frames, rate, track = video.load(src)

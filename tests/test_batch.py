@@ -120,6 +120,22 @@ def test_decode_mirrors_the_tree(local, tmp_path):
     assert {r["status"] for r in manifest(tmp_path).values()} == {"ok"}
 
 
+def test_every_source_encode_reads_is_picked_up(tmp_path):
+    """The batch takes the suffixes the codec lists (an AIFF, a BMP), and only those."""
+    import soundfile
+    from PIL import Image
+
+    from inrcodec import codec
+
+    soundfile.write(tmp_path / "tone.aiff", np.sin(np.arange(800) / 5)[:, None] * 0.5, 8000, subtype="PCM_16")
+    Image.fromarray(to_uint(smooth(8, 8, 3))).save(tmp_path / "pic.bmp")
+    (tmp_path / "notes.txt").write_text("not media")
+    todo, current, clashes = batch.plan(tmp_path, tmp_path / "out", None)
+    assert sorted(job.source for job in todo) == ["pic.bmp", "tone.aiff"] and not current and not clashes
+    assert [s.kind for s in codec.read_source(tmp_path / "tone.aiff")] == [codec.KIND_AUDIO]
+    assert [s.kind for s in codec.read_source(tmp_path / "pic.bmp")] == [codec.KIND_IMAGE]
+
+
 @pytest.mark.parametrize("args", [
     ["--decode", "--quality", "50"],
     ["--to", "npy"],
