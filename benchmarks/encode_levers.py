@@ -62,7 +62,7 @@ def parse(text: str) -> dict:
 
 def run(source: Path, config: dict, quality: int, bpp: float | None, kbps: float | None, seed: int, work: Path) -> dict:
     """One encode of ``source`` with ``config`` applied to its preset; the row to print."""
-    kind = codec.read_source(source)[0].kind
+    kind = codec.kind_of(source) or codec.KIND_IMAGE  # what encode reads it as
     medium, size_model = codec.MEDIA[kind], codec.BYTES_PER_WEIGHT
     base = codec.preset_for_bpp(bpp) if bpp is not None else codec.preset(quality, kind)
     changed = replace(base, **{KEYS[k][0]: v for k, v in config.items() if k in KEYS})
