@@ -31,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FOLDERS = {"image": "", "audio": "audio", "video": "clips"}
-SWEEPS = {"image": ["--points", "image:inrcodec=0,25,50,75"], "audio": [], "video": []}
+SWEEPS = {"image": ["--points", "image:inrcodec=0,25,50,75,79,85"], "audio": [], "video": []}
 
 
 def section(kind: str, summary: dict, command: str, machine: str, markdown: str) -> str:
