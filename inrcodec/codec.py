@@ -57,7 +57,7 @@ PRESETS = (
 )
 # Audio presets: partitions are samples along time (benchmarks/LEVERS.md, audio section).
 AUDIO_PRESETS = (
-    Preset(0, 2048, 20, 32, 2, 3600, 3e-3, hertz=(370.0, 300.0)),
+    Preset(0, 2048, 20, 32, 2, 2000, 3e-3, hertz=(370.0, 300.0), fraction=0.1),
 )
 ALPHA = (0.6, 0.15)
 LOWEST_BPP = (0.0, 0.16, 0.4, 0.68, 1.5, 2.8)  # per preset at ALPHA[0], on corpus photos; for --bpp
