@@ -77,14 +77,13 @@ def residual_gain(src: Path, quality: int, steps: int) -> dict:
 @contextmanager
 def learning_rate(lr: float | None):
     """Every preset fitted at ``lr`` while the block runs (None: the presets' own rates)."""
-    saved, medium = codec.PRESETS, codec.MEDIA[codec.KIND_IMAGE]
+    medium = codec.MEDIA[codec.KIND_IMAGE]
     if lr is not None:
-        codec.PRESETS = tuple(replace(p, lr=lr) for p in saved)
-        codec.MEDIA[codec.KIND_IMAGE] = replace(medium, presets=codec.PRESETS)
+        codec.MEDIA[codec.KIND_IMAGE] = replace(medium, presets=tuple(replace(p, lr=lr) for p in medium.presets))
     try:
         yield
     finally:
-        codec.PRESETS, codec.MEDIA[codec.KIND_IMAGE] = saved, medium
+        codec.MEDIA[codec.KIND_IMAGE] = medium
 
 
 def main():

@@ -67,8 +67,6 @@ def run(source: Path, config: dict, quality: int, bpp: float | None, kbps: float
     base = codec.preset_for_bpp(bpp) if bpp is not None else codec.preset(quality, kind)
     changed = replace(base, **{KEYS[k][0]: v for k, v in config.items() if k in KEYS})
     codec.MEDIA[kind] = replace(medium, presets=tuple(changed if p == base else p for p in medium.presets))
-    if kind == codec.KIND_IMAGE:
-        codec.PRESETS = codec.MEDIA[kind].presets  # what --bpp's preset choice and rate fallback read
     codec.BYTES_PER_WEIGHT = config.get("per_weight", size_model)
     try:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -77,8 +75,6 @@ def run(source: Path, config: dict, quality: int, bpp: float | None, kbps: float
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         codec.MEDIA[kind], codec.BYTES_PER_WEIGHT = medium, size_model
-        if kind == codec.KIND_IMAGE:
-            codec.PRESETS = medium.presets
     rate = {"bpp": round(r["bpp"], 4)} if kind == codec.KIND_IMAGE else {"kbps": round(r["kbps"], 2)}
     score = {k: round(r[k], 2) for k in ("psnr", "snr") if r.get(k) is not None}
     return {"source": source.name, "config": config, "quality": quality, "target_bpp": bpp, "target_kbps": kbps,

@@ -1,6 +1,6 @@
 """Batch conversion of a folder tree: walking, scheduling, manifest and resume.
 
-Every file under SRC whose suffix is in ``ENCODE_FROM`` (encoding) or that ends in ``.inr`` (decoding)
+Every file under SRC whose suffix is in ``codec.SOURCE_SUFFIXES`` (encoding) or that ends in ``.inr`` (decoding)
 becomes one output under DST at the same relative path. The work runs in worker processes on
 this machine (``jobs``) or as Ray tasks on a cluster (``ray``); either way:
 
@@ -40,9 +40,8 @@ MANIFEST = "manifest.jsonl"
 INR = ".inr"
 
 
-# What the batch converts: the sources of every kind codec.MEDIA lists, and .inr files back to
-# any output a kind can be decoded to (.npy: float32 samples of any kind).
-ENCODE_FROM = frozenset(s for m in codec.MEDIA.values() for s in m.inputs)
+# What the batch decodes .inr files to: any output a kind can be decoded to (.npy: float32
+# samples of any kind). It encodes the files of codec.SOURCE_SUFFIXES.
 DECODE_TO = tuple(dict.fromkeys(s[1:] for m in codec.MEDIA.values() for s in m.outputs))
 
 
@@ -71,7 +70,7 @@ def _sources(src: Path, dst: Path, decode: bool):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
         for name in sorted(names):
             suffix = Path(name).suffix.lower()
-            wanted = suffix == INR if decode else suffix in ENCODE_FROM
+            wanted = suffix == INR if decode else suffix in codec.SOURCE_SUFFIXES
             if wanted and not name.startswith("."):
                 yield (here / name).relative_to(src).as_posix()
 

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, anchors, bdrate, files, media, metrics
-from .codec import DEFAULT_QUALITY, MEDIA, pick_device, preset
+from .codec import DEFAULT_QUALITY, MEDIA, SOURCE_SUFFIXES, pick_device, preset
 from .codec import kind_of as signal_kind
 from .container import KIND_NAMES
 from .errors import InrError
@@ -87,7 +87,7 @@ def find_media(paths) -> list[Path]:
             found += sorted(f for f in p.iterdir() if f.is_file() and kind_of(f))
         elif p.is_file():
             if not kind_of(p):
-                raise InrError(f"{p}: not a media file bench knows ({', '.join(sorted({s for m in MEDIA.values() for s in m.inputs}))})")
+                raise InrError(f"{p}: not a media file bench knows ({', '.join(sorted(SOURCE_SUFFIXES))})")
             found.append(p)
         else:
             raise InrError(f"no such file or folder: {p}")

@@ -97,6 +97,7 @@ MEDIA = {
     KIND_VIDEO: Medium(VIDEO_PRESETS, (".mp4", ".mkv", ".npy", ".wav", ".flac"),
                        (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi"), track_share=0.125),
 }
+SOURCE_SUFFIXES = frozenset(s for m in MEDIA.values() for s in m.inputs)  # every kind's (batch, bench)
 
 
 @dataclass
@@ -125,8 +126,9 @@ def preset_for_bpp(bpp: float) -> Preset:
 
     A smaller network quantized finely beats a larger one quantized coarsely (benchmarks/LEVERS.md).
     """
-    fits = [p for p, low in zip(PRESETS, LOWEST_BPP) if low <= bpp]
-    return fits[-1] if fits else PRESETS[0]
+    ladder = MEDIA[KIND_IMAGE].presets
+    fits = [p for p, low in zip(ladder, LOWEST_BPP) if low <= bpp]
+    return fits[-1] if fits else ladder[0]
 
 
 def _alpha_for_size(size: Callable[[float], int], target: float, guess: float = 0.3) -> float:
@@ -312,13 +314,14 @@ def encode(
                    prior=prior if n == 0 else "auto")
         stream, start_from, alpha = _encode_signal(signal, p, **job)
         if bpp is not None:  # a rate this network cannot reach: refit with the next preset that way
-            index, way = PRESETS.index(p), 1 if stream.size < target else -1
-            while abs(stream.size / target - 1) > RATE_TOLERANCE and 0 <= index + way < len(PRESETS):
+            ladder = MEDIA[KIND_IMAGE].presets
+            index, way = ladder.index(p), 1 if stream.size < target else -1
+            while abs(stream.size / target - 1) > RATE_TOLERANCE and 0 <= index + way < len(ladder):
                 index += way
-                again = _encode_signal(signal, PRESETS[index], **job)
+                again = _encode_signal(signal, ladder[index], **job)
                 if abs(again[0].size / target - 1) >= abs(stream.size / target - 1):
                     break
-                (stream, start_from, alpha), chosen[n] = again, PRESETS[index]
+                (stream, start_from, alpha), chosen[n] = again, ladder[index]
         streams.append(stream.stream)
         used.append(start_from)
         alphas.append(alpha)
